@@ -1,0 +1,222 @@
+"""Pretrain the ResNet-18 backbone on the 10-class CIFAR-10 training split, then write its card.
+
+    python -m reference.pretrain train [--epochs N] [--out resnet18.pt]   # ~1 h on 2 cores
+    python -m reference.pretrain card                                     # linear probes + card
+
+Recipe (why: see the card's "why" field): torchvision's ResNet-18 layout, SGD with Nesterov
+momentum and a one-cycle schedule, random crops (4-pixel padding) and flips, label smoothing,
+channels-last. Each training image is given one of the three common input conventions at random
+(ToTensor, Normalize(0.5, 0.5), CIFAR mean/std) so the features do not depend on which one a
+student uses. Seeds are fixed; only training images are ever used for training.
+"""
+import argparse
+import json
+import pickle
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import mpconfig as C  # noqa: E402
+from models import resnet18, load_checkpoint  # noqa: E402
+from reference.build_data import find_source, read_source, sha256_file  # noqa: E402
+
+CIFAR_MEAN = (0.4914, 0.4822, 0.4465)
+CIFAR_STD = (0.2470, 0.2435, 0.2616)
+CONVENTIONS = ("totensor", "half", "meanstd")
+RECIPE = dict(epochs=40, batch_size=256, peak_lr=0.2, momentum=0.9, weight_decay=5e-4,
+              label_smoothing=0.1, pad=4, seed=0, warmup_frac=0.25)
+
+
+def apply_convention(x, name):
+    """x: float images in [0, 1]."""
+    if name == "totensor":
+        return x
+    if name == "half":
+        return (x - 0.5) / 0.5
+    mean = torch.tensor(CIFAR_MEAN).view(1, 3, 1, 1)
+    std = torch.tensor(CIFAR_STD).view(1, 3, 1, 1)
+    return (x - mean) / std
+
+
+def random_conventions(x, gen):
+    """A convention drawn per image, so batch-norm statistics see the mixture."""
+    pick = torch.randint(0, 3, (x.shape[0],), generator=gen)
+    out = x.clone()
+    for i, name in enumerate(CONVENTIONS):
+        m = pick == i
+        if m.any():
+            out[m] = apply_convention(x[m], name)
+    return out
+
+
+def augment(xb, gen, pad):
+    """Random crop after zero padding, and random horizontal flip, on a uint8 batch."""
+    n = xb.shape[0]
+    padded = F.pad(xb, (pad, pad, pad, pad))
+    dx = torch.randint(0, 2 * pad + 1, (n,), generator=gen)
+    dy = torch.randint(0, 2 * pad + 1, (n,), generator=gen)
+    idx = torch.arange(32)
+    rows = (dy[:, None] + idx[None, :])[:, None, :, None].expand(n, 3, 32, 32)
+    cols = (dx[:, None] + idx[None, :])[:, None, None, :].expand(n, 3, 32, 32)
+    out = padded[torch.arange(n)[:, None, None, None], torch.arange(3)[None, :, None, None], rows, cols]
+    flip = torch.rand(n, generator=gen) < 0.5
+    out[flip] = out[flip].flip(3)
+    return out
+
+
+def to_images(data):
+    return torch.from_numpy(np.asarray(data).reshape(-1, 3, 32, 32).copy())
+
+
+def train(epochs, out, log=print):
+    R = dict(RECIPE, epochs=epochs)
+    torch.manual_seed(R["seed"])
+    gen = torch.Generator().manual_seed(R["seed"])
+    src = read_source(find_source())
+    x_train, y_train = to_images(src["train"][0]), torch.from_numpy(src["train"][1])
+    x_test, y_test = to_images(src["test"][0]), torch.from_numpy(src["test"][1])
+    model = resnet18(num_classes=10).to(memory_format=torch.channels_last)
+    opt = torch.optim.SGD(model.parameters(), lr=R["peak_lr"], momentum=R["momentum"],
+                          nesterov=True, weight_decay=R["weight_decay"])
+    steps_per_epoch = len(y_train) // R["batch_size"]
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, R["peak_lr"], epochs=epochs,
+                                                steps_per_epoch=steps_per_epoch,
+                                                pct_start=R["warmup_frac"])
+    start = time.time()
+    for epoch in range(epochs):
+        model.train()
+        perm = torch.randperm(len(y_train), generator=gen)
+        total, correct, loss_sum = 0, 0, 0.0
+        for s in range(steps_per_epoch):
+            idx = perm[s * R["batch_size"]:(s + 1) * R["batch_size"]]
+            xb = augment(x_train[idx], gen, R["pad"]).float().div_(255)
+            xb = random_conventions(xb, gen).contiguous(memory_format=torch.channels_last)
+            yb = y_train[idx]
+            logits = model(xb)
+            loss = F.cross_entropy(logits, yb, label_smoothing=R["label_smoothing"])
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+            loss_sum += loss.item() * len(yb)
+            correct += (logits.argmax(1) == yb).sum().item()
+            total += len(yb)
+        acc = evaluate(model, x_test, y_test)
+        log(f"epoch {epoch + 1}/{epochs} loss {loss_sum / total:.4f} train_acc {correct / total:.4f} "
+            f"test_acc10 {acc:.4f} elapsed {time.time() - start:.0f}s")
+    state = {k: v.contiguous() for k, v in model.state_dict().items()}
+    torch.save(state, out)
+    meta = {"recipe": R, "wall_time_s": round(time.time() - start, 1),
+            "test_accuracy_10class": round(evaluate(model, x_test, y_test), 4),
+            "torch": torch.__version__, "threads": torch.get_num_threads()}
+    Path(str(out) + ".train.json").write_text(json.dumps(meta, indent=2) + "\n")
+    return meta
+
+
+@torch.no_grad()
+def features(model, x_uint8, convention="totensor", batch=1000):
+    model.eval()
+    outs = []
+    for i in range(0, len(x_uint8), batch):
+        xb = apply_convention(x_uint8[i:i + batch].float().div(255), convention)
+        outs.append(model.features(xb.contiguous(memory_format=torch.channels_last)))
+    return torch.cat(outs)
+
+
+@torch.no_grad()
+def evaluate(model, x_uint8, y, convention="totensor"):
+    model.eval()
+    correct = 0
+    for i in range(0, len(y), 1000):
+        xb = apply_convention(x_uint8[i:i + 1000].float().div(255), convention)
+        correct += (model(xb.contiguous(memory_format=torch.channels_last)).argmax(1) == y[i:i + 1000]).sum().item()
+    return correct / len(y)
+
+
+def linear_probe(f_train, y_train, evals, epochs=100, seed=0):
+    """Multinomial logistic regression on standardised frozen features (full-batch L-BFGS)."""
+    torch.manual_seed(seed)
+    mu, sd = f_train.mean(0), f_train.std(0) + 1e-6
+    head = torch.nn.Linear(f_train.shape[1], C.NUM_CLASSES)
+    opt = torch.optim.LBFGS(head.parameters(), lr=1, max_iter=epochs, history_size=20,
+                            line_search_fn="strong_wolfe")
+    z = (f_train - mu) / sd
+
+    def closure():
+        opt.zero_grad()
+        loss = F.cross_entropy(head(z), y_train) + 1e-4 * head.weight.pow(2).sum()
+        loss.backward()
+        return loss
+    opt.step(closure)
+    with torch.no_grad():
+        return {k: ((head((f - mu) / sd).argmax(1) == y).float().mean().item()) for k, (f, y) in evals.items()}
+
+
+def load_batch(path):
+    with open(path, "rb") as f:
+        d = pickle.load(f, encoding="bytes")
+    return to_images(d[b"data"]), torch.tensor(d[b"labels"])
+
+
+def card(ckpt=C.CHECKPOINT, card_path=C.MODEL_CARD):
+    model = resnet18(num_classes=10).to(memory_format=torch.channels_last)
+    model.load_state_dict(load_checkpoint(ckpt))
+    train_sets = [load_batch(C.DATA_DIR / n) for n in C.TRAIN_FILES]
+    x_tr = torch.cat([x for x, _ in train_sets])
+    y_tr = torch.cat([y for _, y in train_sets])
+    x_pub, y_pub = load_batch(C.DATA_DIR / C.TEST_FILE)
+    x_hid, y_hid = load_batch(C.HIDDEN_DIR / C.HIDDEN_FILE)
+    probes = {}
+    for conv in CONVENTIONS:
+        t0 = time.time()
+        f_tr, f_pub, f_hid = (features(model, x, conv) for x in (x_tr, x_pub, x_hid))
+        rate = (len(x_tr) + len(x_pub) + len(x_hid)) / (time.time() - t0)
+        res = linear_probe(f_tr, y_tr, {"public_test": (f_pub, y_pub), "hidden": (f_hid, y_hid)})
+        probes[conv] = {k: round(v, 4) for k, v in res.items()}
+        probes[conv]["inference_images_per_s"] = round(rate)
+        print(conv, probes[conv], flush=True)
+    train_meta = json.loads(Path(str(ckpt) + ".train.json").read_text())
+    doc = {
+        "model": "ResNet-18 (models.py), torchvision parameter names, fc 512->10",
+        "input_contract": "ToTensor() images in [0, 1]; the model standardises each image itself",
+        "trained_on": "CIFAR-10 training split, 10 classes, 50,000 images; no test image",
+        "recipe": train_meta["recipe"],
+        "wall_time_s": train_meta["wall_time_s"],
+        "torch": train_meta["torch"],
+        "test_accuracy_10class": train_meta["test_accuracy_10class"],
+        "linear_probe_8class": probes,
+        "why": WHY,
+        "sha256": sha256_file(ckpt),
+    }
+    Path(card_path).write_text(json.dumps(doc, indent=2) + "\n")
+    return doc
+
+
+WHY = ("Layout: torchvision's stem (7x7 stride-2 conv, max pool) so that 32x32 images reach "
+       "layer1 at 8x8. A 3x3 stride-1 stem is about 4x slower at inference (665 vs 2,900 "
+       "images/s measured here), which would push one epoch of fine-tuning over 40,000 images "
+       "past the 30 s the MP allows. Per-image standardisation inside the model plus a random "
+       "input convention per training image make the three usual normalisations equivalent.")
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser()
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    t = sub.add_parser("train")
+    t.add_argument("--epochs", type=int, default=RECIPE["epochs"])
+    t.add_argument("--out", type=Path, default=C.CHECKPOINT)
+    sub.add_parser("card")
+    args = ap.parse_args(argv)
+    if args.cmd == "train":
+        print(train(args.epochs, args.out, log=lambda s: print(s, flush=True)))
+    else:
+        card()
+
+
+if __name__ == "__main__":
+    main()
