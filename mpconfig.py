@@ -44,11 +44,88 @@ AUTOGRADER_ZIP = DIST_DIR / "autograder.zip"
 
 # --- grading: probes (owned by grader/sandbox.py) ----------------------------------------
 PROBE_USER = "mp09probe"            # unprivileged user for probes when the grader runs as root
-PROBE_MEMORY_MB = 4096              # address-space cap per probe
+PROBE_MEMORY_MB = 4096              # memory cap per probe (the message students see names it)
 PROBE_MAX_PROCS = 256               # process/thread cap for the probe user
 PROBE_MAX_FILE_MB = 256             # largest file a probe may write
 PROBE_OUTPUT_KEEP_BYTES = 4096      # of captured stdout/stderr, the first and the last N bytes
 PROBE_TIMEOUT_S = 90                # default wall-clock limit of one probe
+PROBE_IMPORT_TIMEOUT_S = 30         # the first probe (import check): python + torch + import submitted
+# This torch wheel maps ~3.5 GB of address space (CUDA libraries) before it allocates anything,
+# so the RLIMIT_AS backstop is PROBE_MEMORY_MB plus this; the real cap is a memory cgroup (v1)
+# where the grader can make one (root), else this address-space limit alone.
+PROBE_ADDRESS_SPACE_EXTRA_MB = 4096
+PROBE_SLOTS = 4                     # probes that may run at once; each has its own user (mp09probe, mp09probe1, ...)
+PROBE_MAX_COPY_MB = 512             # of the submission folder copied into the child's scratch
+PROBE_MAX_RESULT_MB = 256           # largest answer file the parent accepts from a probe
+PROBE_TRACEBACK_LINES = 15          # of a student's traceback, the last N lines are reported
+PROBE_THREADS = 2                   # torch/OpenMP threads in a probe
 
 # --- grading: suites, points, thresholds (owned by grader/suites) -------------------------
-# (filled in by the grader's suites; thresholds are set from the reference's measured accuracy)
+# Every graded test: number -> (points, Gradescope visibility). The numbers order the rows on
+# Gradescope and name the tests in grader/suites/; the points add up to 100.
+TESTS = {
+    "1.1": (4, "visible"),          # CIFAR10: length, several files concatenated in order
+    "1.2": (4, "visible"),          # CIFAR10: items pixel-exact, label types
+    "1.3": (2, "visible"),          # CIFAR10: transform and target_transform applied
+    "2.1": (6, "visible"),          # build_dataloader: batch_size and shuffle honoured
+    "2.2": (2, "visible"),          # build_dataloader: batch shapes and dtypes on real data
+    "3.1": (4, "visible"),          # FinetuneNet: loads resnet18.pt
+    "3.2": (4, "visible"),          # FinetuneNet: backbone frozen, head trainable
+    "3.3": (2, "visible"),          # FinetuneNet: (N, 8) outputs
+    "3.4": (2, "visible"),          # FinetuneNet: gradients reach the head only
+    "4.1": (2.5, "visible"),        # build_optimizer: SGD
+    "4.2": (2.5, "visible"),        # build_optimizer: Adam
+    "5.1": (10, "visible"),         # train: same head weights as the reference
+    "5.2": (2, "visible"),          # train: backbone untouched
+    "6.1": (6, "visible"),          # test: same accuracy as the reference
+    "6.2": (2, "visible"),          # test: model left unchanged
+    "7.1": (2, "visible"),          # run_model: finishes in time, returns a model
+    "7.2": (3, "visible"),          # run_model: backbone still the checkpoint's
+    "7.3": (40, "visible"),         # run_model: hidden-set accuracy (tiered)
+}
+LEADERBOARD = {"accuracy": "desc", "seconds": "asc"}   # column -> sort order
+
+# Hidden-set accuracy -> share of 7.3's points; the first tier reached counts. PLACEHOLDERS:
+# the lead sets them from the reference's measured accuracy with the real checkpoint.
+ACCURACY_TIERS = ((0.88, 1.00), (0.85, 0.75), (0.80, 0.50), (0.70, 0.25))
+# A real classifier is about as accurate on mirrored images as on the originals; a lookup
+# table of memorised images is not. A larger gap forfeits 7.3's points.
+FLIP_GAP_MAX = 0.10
+FLIP_CHECK_IMAGES = 1000            # the first N hidden images are also scored mirrored
+
+# run_model's time limit: RUN_MODEL_TIMEOUT_S on the machine where CALIBRATION_REFERENCE_S was
+# measured (2 cores), scaled by how long the calibration workload takes on the grading machine,
+# then clamped, so that a slower Gradescope machine does not fail a correct submission.
+RUN_MODEL_TIMEOUT_S = 600
+RUN_MODEL_TIMEOUT_FLOOR_S = 300
+RUN_MODEL_TIMEOUT_CAP_S = 1500
+RUN_MODEL_EXTRA_S = 120             # on top: child start-up and the hidden-set inference
+CALIBRATION_IMAGES = 128            # the workload: a ResNet-18 forward pass on these many images
+CALIBRATION_REPEATS = 3             # its median time counts
+CALIBRATION_REFERENCE_S = 0.5       # the workload's median seconds on the 2-core dev machine
+RUN_MODEL_SEED = 0                  # torch, numpy and random are seeded with it before run_model
+
+# The cheap checks (tests 1-6) share one probe; each of its 12 parts has its own time limit so
+# that one hanging function does not cost the others their points (the probe's limit covers all
+# twelve timing out, plus start-up).
+CHECK_PART_TIMEOUT_S = 20
+CHECKS_TIMEOUT_S = 12 * CHECK_PART_TIMEOUT_S + 60
+
+# Inputs of the checks; all derived from FIXTURE_SEED, so every grade asks the same questions.
+FIXTURE_SEED = 20261122
+DATASET_CHECK_FILES = TRAIN_FILES[:2]       # concatenated: the file boundary is checked too
+DATASET_CHECK_RANDOM_INDICES = 12           # plus the first, the boundary and the last items
+TARGET_TRANSFORM_OFFSET = 100               # the check's target_transform adds this to labels
+LOADER_CHECK_CASES = 25                     # (length, batch_size, shuffle) drawn by hypothesis
+LOADER_CHECK_MAX_LENGTH = 300
+LOADER_CHECK_MAX_BATCH = 64
+LOADER_SHUFFLE_MIN_LENGTH = 10              # shorter shuffled orders may equal 0..n-1 by chance
+LOADER_CHECK_REAL_BATCH = 32
+MODEL_CHECK_BATCH_SIZES = (1, 7, 64)
+MODEL_CHECK_GRAD_IMAGES = 16                # test_batch images used for the backward pass
+OPTIMIZER_CHECK_LR = {"SGD": 0.0123, "Adam": 0.00456}
+TRAIN_CHECK = {"first": 0, "images": 48, "batch_size": 16, "lr": 0.5}
+TRAIN_CHECK_ATOL = 1e-5                     # head weights after train(): vs the reference's
+TRAIN_CHECK_RTOL = 1e-4
+TEST_CHECK = {"first": 48, "images": 100, "batch_sizes": (32, 7)}
+TEST_CHECK_ATOL = 1e-9                      # accuracies are ratios of the same integers

@@ -1,14 +1,16 @@
 """Build the MP's data: 8-class CIFAR-10 batches in the CIFAR-10 python pickle format.
 
     python -m reference.build_data [--source PATH] [--out DIR] [--hidden-out DIR] [--check]
+                                   [--manifest FILE] [--write-manifest]
 
 Source, in this order: --source, $MP09_CIFAR_SOURCE, the shared image-folder archive, a local
 official ``cifar-10-python.tar.gz``, and last a download of the official archive. A source is
 an image-folder tree (``train/<class>/*.jpg|png``, ``test/<class>/...``), a .tar.gz of one, or
 the official python archive (checked against its published MD5).
 
-Outputs are written to a temporary folder and renamed into place only when complete; the
-manifest (reference/data_manifest.json) records the SHA-256 of every output and of the source.
+Both output folders are staged in temporary folders and swapped in only when complete (and, unless
+--write-manifest, only when they match the manifest); the manifest (reference/data_manifest.json)
+records the SHA-256 of every output and of the source. Errors: exit 1, one line on stderr.
 """
 import argparse
 import hashlib
@@ -21,6 +23,7 @@ import sys
 import tarfile
 import tempfile
 import urllib.request
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -31,6 +34,7 @@ import mpconfig as C  # noqa: E402
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 PICKLE_PROTOCOL = 4  # compact for numpy arrays; loads with pickle.load(f, encoding="bytes")
+OFFICIAL_DIR = "cifar-10-batches-py"
 
 
 class DataError(Exception):
@@ -38,20 +42,20 @@ class DataError(Exception):
 
 
 # --- hashing -----------------------------------------------------------------------------
-def sha256_file(path):
-    h = hashlib.sha256()
+def _digest_file(path, algo):
+    h = hashlib.new(algo)
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
+
+
+def sha256_file(path):
+    return _digest_file(path, "sha256")
 
 
 def md5_file(path):
-    h = hashlib.md5()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
+    return _digest_file(path, "md5")
 
 
 def sha256_tree(root):
@@ -62,6 +66,11 @@ def sha256_tree(root):
             h.update(p.relative_to(root).as_posix().encode() + b"\0")
             h.update(sha256_file(p).encode())
     return h.hexdigest()
+
+
+def source_digest(path):
+    path = Path(path)
+    return sha256_tree(path) if path.is_dir() else sha256_file(path)
 
 
 # --- reading sources (10-class, CIFAR-10 label order) --------------------------------------
@@ -101,7 +110,9 @@ def _collect(entries, origin):
     out = {}
     for split, items in found.items():
         if not items:
-            raise DataError(f"{origin}: no {split}/<class>/ images found")
+            raise DataError(f"{origin}: not a CIFAR-10 source: no {split}/<class>/ images "
+                            f"and no {OFFICIAL_DIR}/ batches")
+        # Sorted so that the result does not depend on archive or directory listing order.
         items.sort(key=lambda t: (t[0], t[2]))
         data = np.stack([_decode(read(), f"{origin}:{rel}") for _, _, rel, read in items])
         out[split] = (data, np.array([t[0] for t in items], dtype=np.int64), [t[1] for t in items])
@@ -110,23 +121,32 @@ def _collect(entries, origin):
 
 def _read_official(tf, origin):
     def load(name):
-        member = f"cifar-10-batches-py/{name}"
+        member = f"{OFFICIAL_DIR}/{name}"
         try:
-            return pickle.load(tf.extractfile(member), encoding="bytes")
+            batch = pickle.load(tf.extractfile(member), encoding="bytes")
+            data = np.asarray(batch[b"data"], dtype=np.uint8)
+            labels = np.asarray(batch[b"labels"], dtype=np.int64)
+            files = [f.decode() for f in batch[b"filenames"]]
         except KeyError as exc:
-            raise DataError(f"{origin}: official archive lacks {member}") from exc
+            raise DataError(f"{origin}: official archive lacks {member} or its key {exc}") from exc
+        if data.ndim != 2 or data.shape[1] != 3072 or len(labels) != len(data):
+            raise DataError(f"{origin}:{member}: data is {data.shape} with {len(labels)} labels, "
+                            f"expected (N, 3072) with N labels")
+        return data, labels, files
     out = {}
     for split, names in (("train", C.TRAIN_FILES), ("test", (C.TEST_FILE,))):
         batches = [load(n) for n in names]
-        data = np.concatenate([b[b"data"] for b in batches]).astype(np.uint8)
-        labels = np.concatenate([np.asarray(b[b"labels"]) for b in batches]).astype(np.int64)
-        files = [f.decode() for b in batches for f in b[b"filenames"]]
-        out[split] = (data, labels, files)
+        out[split] = (np.concatenate([b[0] for b in batches]),
+                      np.concatenate([b[1] for b in batches]),
+                      [f for b in batches for f in b[2]])
     return out
 
 
-def read_source(path):
-    """Read a source into {'train'|'test': (uint8 (N, 3072), int64 labels 0..9, filenames)}."""
+def read_source(path, md5=C.OFFICIAL_ARCHIVE_MD5):
+    """Read a source into {'train'|'test': (uint8 (N, 3072), int64 labels 0..9, filenames)}.
+
+    md5: what an official-format archive must hash to (the published value; tests inject theirs).
+    """
     path = Path(path)
     if not path.exists():
         raise DataError(f"{path}: source not found")
@@ -135,42 +155,49 @@ def read_source(path):
         return _collect(((p.relative_to(path).as_posix(), p.read_bytes) for p in files), str(path))
     try:
         with tarfile.open(path, "r:*") as tf:
-            names = tf.getnames()
-            if "cifar-10-batches-py/data_batch_1" in names:
+            # One sequential pass: random access into a .tar.gz re-decompresses from the start.
+            entries, official = [], False
+            for m in tf:
+                if m.name.split("/")[0] == OFFICIAL_DIR:
+                    official = True
+                    break
+                if m.isfile() and m.name.lower().endswith(IMAGE_SUFFIXES):
+                    entries.append((m.name, (lambda raw=tf.extractfile(m).read(): raw)))
+            if official:
                 digest = md5_file(path)
-                if digest != C.OFFICIAL_ARCHIVE_MD5:
+                if digest != md5:
                     raise DataError(f"{path}: MD5 {digest} does not match the official CIFAR-10 "
-                                    f"archive's {C.OFFICIAL_ARCHIVE_MD5}; refusing it")
+                                    f"archive's {md5}; refusing it")
                 return _read_official(tf, str(path))
-            members = [m for m in tf.getmembers() if m.isfile()]
-            entries = []
-            for m in members:
-                entries.append((m.name, (lambda m=m: tf.extractfile(m).read())))
-            return _collect(entries, str(path))
-    except (tarfile.TarError, EOFError, OSError, pickle.UnpicklingError) as exc:
+        return _collect(entries, str(path))
+    except (tarfile.TarError, EOFError, OSError, zlib.error, pickle.UnpicklingError) as exc:
         raise DataError(f"{path}: damaged or not a tar.gz archive ({exc})") from exc
 
 
-def download_official(dest):
-    """Fetch the official archive (verified by MD5 in read_source). Network permitting."""
+def download_official(dest, url=C.OFFICIAL_ARCHIVE_URL, md5=C.OFFICIAL_ARCHIVE_MD5,
+                      opener=urllib.request.urlopen):
+    """Fetch the official archive to dest, keeping it only if its MD5 is the published one."""
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dest.with_suffix(".part")
-    print(f"downloading {C.OFFICIAL_ARCHIVE_URL} -> {dest}", file=sys.stderr)
+    tmp = dest.with_name(dest.name + ".part")
+    print(f"downloading {url} -> {dest}", file=sys.stderr)
     try:
-        with urllib.request.urlopen(C.OFFICIAL_ARCHIVE_URL, timeout=60) as r, open(tmp, "wb") as f:
-            shutil.copyfileobj(r, f)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise DataError(f"no local CIFAR-10 source and the download failed: {exc}") from exc
-    if md5_file(tmp) != C.OFFICIAL_ARCHIVE_MD5:
-        tmp.unlink()
-        raise DataError(f"downloaded {C.OFFICIAL_ARCHIVE_URL} has the wrong MD5; refusing it")
-    tmp.replace(dest)
+        try:
+            with opener(url, timeout=60) as r, open(tmp, "wb") as f:
+                shutil.copyfileobj(r, f)
+        except (OSError, ValueError) as exc:
+            raise DataError(f"no local CIFAR-10 source and downloading {url} failed: {exc}") from exc
+        digest = md5_file(tmp)
+        if digest != md5:
+            raise DataError(f"{url}: downloaded file has MD5 {digest}, not the published {md5}; "
+                            f"refusing it")
+        tmp.replace(dest)
+    finally:
+        tmp.unlink(missing_ok=True)  # no partial download survives, whatever happened
     return dest
 
 
-def find_source(explicit=None):
+def find_source(explicit=None, url=C.OFFICIAL_ARCHIVE_URL, md5=C.OFFICIAL_ARCHIVE_MD5):
     """The source path to build from, in the documented order of preference."""
     if explicit:
         return Path(explicit)
@@ -179,12 +206,7 @@ def find_source(explicit=None):
     for candidate in C.DEFAULT_SOURCES:
         if candidate.exists():
             return candidate
-    return download_official(C.DEFAULT_SOURCES[-1])
-
-
-def source_digest(path):
-    path = Path(path)
-    return sha256_tree(path) if path.is_dir() else sha256_file(path)
+    return download_official(C.DEFAULT_SOURCES[-1], url=url, md5=md5)
 
 
 # --- building -----------------------------------------------------------------------------
@@ -204,10 +226,19 @@ def _batch(data, labels, files, label):
             b"filenames": [f.encode() for f in files]}
 
 
-def make_batches(src):
-    """{relative output name: batch dict} for the public folder and the hidden folder."""
+def _check_counts(labels, split, need, origin):
+    counts = np.bincount(labels, minlength=C.NUM_CLASSES)
+    short = [f"{C.CLASSES[c]} ({counts[c]})" for c in range(C.NUM_CLASSES) if counts[c] < need]
+    if short:
+        raise DataError(f"{origin}: {split} split has too few images of {', '.join(short)}; "
+                        f"each class needs at least {need}")
+
+
+def make_batches(src, public_test_per_class=C.PUBLIC_TEST_PER_CLASS, origin="source"):
+    """{output name: batch dict} for the public folder and for the hidden folder."""
     rng = np.random.default_rng(C.SPLIT_SEED)
     data, labels, files = to_eight_classes(*src["train"])
+    _check_counts(labels, "train", 1, origin)
     order = rng.permutation(len(labels))
     chunks = np.array_split(order, len(C.TRAIN_FILES))
     public = {}
@@ -215,11 +246,12 @@ def make_batches(src):
         public[name] = _batch(data[idx], labels[idx], [files[j] for j in idx],
                               f"training batch {i} of {len(C.TRAIN_FILES)}")
     tdata, tlabels, tfiles = to_eight_classes(*src["test"])
+    _check_counts(tlabels, "test", public_test_per_class + 1, origin)  # the hidden set gets the rest
     pub_idx, hid_idx = [], []
     for c in range(C.NUM_CLASSES):
         members = rng.permutation(np.flatnonzero(tlabels == c))
-        pub_idx += list(members[:C.PUBLIC_TEST_PER_CLASS])
-        hid_idx += list(members[C.PUBLIC_TEST_PER_CLASS:])
+        pub_idx += list(members[:public_test_per_class])
+        hid_idx += list(members[public_test_per_class:])
     pub_idx, hid_idx = rng.permutation(pub_idx), rng.permutation(hid_idx)
     public[C.TEST_FILE] = _batch(tdata[pub_idx], tlabels[pub_idx], [tfiles[j] for j in pub_idx],
                                  "testing batch 1 of 1")
@@ -230,45 +262,115 @@ def make_batches(src):
     return public, hidden
 
 
-def _write_dir(batches, final_dir, mode):
-    """Write every batch into a temporary sibling folder, then swap it in whole."""
-    final_dir = Path(final_dir)
+def _write_batch(path, obj):
+    """The one place that writes an output file (tests make it fail to simulate an interruption)."""
+    with open(path, "wb") as f:
+        pickle.dump(obj, f, protocol=PICKLE_PROTOCOL)
+
+
+def _stage(batches, final_dir, mode):
+    """Write every batch into a new temporary sibling of final_dir; return that folder."""
     final_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{final_dir.name}.", dir=final_dir.parent))
     try:
         for name, obj in batches.items():
-            with open(tmp / name, "wb") as f:
-                pickle.dump(obj, f, protocol=PICKLE_PROTOCOL)
+            _write_batch(tmp / name, obj)
             os.chmod(tmp / name, mode & 0o666)
         os.chmod(tmp, mode)
-        old = final_dir.with_name(f".{final_dir.name}.old")
-        shutil.rmtree(old, ignore_errors=True)
-        if final_dir.exists():
-            final_dir.rename(old)
-        tmp.rename(final_dir)
-        shutil.rmtree(old, ignore_errors=True)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    return {name: sha256_file(final_dir / name) for name in batches}
+    return tmp
+
+
+def _swap_in(pairs):
+    """Rename each staged folder onto its final name; on any failure put the old ones back."""
+    done = []  # (final, backup or None) of the folders already replaced
+    try:
+        for tmp, final in pairs:
+            backup = final.with_name(f".{final.name}.old")
+            shutil.rmtree(backup, ignore_errors=True)
+            if final.exists():
+                final.rename(backup)
+                done.append((final, backup))
+            else:
+                done.append((final, None))
+            tmp.rename(final)
+    except BaseException:
+        for final, backup in reversed(done):
+            if backup is not None and backup.exists():
+                shutil.rmtree(final, ignore_errors=True)
+                backup.rename(final)
+            elif backup is None:
+                shutil.rmtree(final, ignore_errors=True)
+        raise
+    for _, backup in done:
+        if backup is not None:
+            shutil.rmtree(backup, ignore_errors=True)
+
+
+def read_manifest(manifest=C.DATA_MANIFEST):
+    try:
+        doc = json.loads(Path(manifest).read_text())
+        if not all(isinstance(doc.get(k), dict) for k in ("public", "hidden")):
+            raise ValueError("no 'public'/'hidden' digests")
+        return doc
+    except FileNotFoundError as exc:
+        raise DataError(f"{manifest}: manifest not found") from exc
+    except ValueError as exc:
+        raise DataError(f"{manifest}: not a data manifest ({exc})") from exc
+
+
+def _mismatches(record, expected, manifest):
+    problems = []
+    for group in ("public", "hidden"):
+        for name in sorted(set(record[group]) | set(expected[group])):
+            if record[group].get(name) != expected[group].get(name):
+                problems.append(f"{group}/{name}")
+    if not problems:
+        return None
+    why = ("the source differs from the one the manifest was made from"
+           if record["source_sha256"] != expected.get("source_sha256") else "same source")
+    return f"built data differs from {manifest} in {', '.join(problems)} ({why}); outputs left unchanged"
 
 
 def build(source=None, out_dir=C.DATA_DIR, hidden_dir=C.HIDDEN_DIR, manifest=C.DATA_MANIFEST,
-          write_manifest=False):
-    """Build both folders from the source. Returns the manifest dict."""
+          write_manifest=False, strict=False, public_test_per_class=C.PUBLIC_TEST_PER_CLASS):
+    """Build both folders from the source and return the manifest record.
+
+    Nothing is replaced unless both folders were written completely; with strict=True, also
+    unless every output's SHA-256 equals the manifest's (a DataError says which differ).
+    """
+    out_dir, hidden_dir = Path(out_dir), Path(hidden_dir)
     source = find_source(source)
-    batches, hidden = make_batches(read_source(source))
-    record = {"source_sha256": source_digest(source),
-              "public": _write_dir(batches, out_dir, 0o755),
-              "hidden": _write_dir(hidden, hidden_dir, 0o700)}  # root-only: probes cannot read it
+    public, hidden = make_batches(read_source(source), public_test_per_class, str(source))
+    expected = read_manifest(manifest) if strict else None
+    staged = []
+    try:
+        staged.append((_stage(public, out_dir, 0o755), out_dir))
+        staged.append((_stage(hidden, hidden_dir, 0o700), hidden_dir))  # root-only: probes can't read
+        record = {"source_sha256": source_digest(source),
+                  "public": {n: sha256_file(staged[0][0] / n) for n in public},
+                  "hidden": {n: sha256_file(staged[1][0] / n) for n in hidden}}
+        if strict:
+            problem = _mismatches(record, expected, manifest)
+            if problem:
+                raise DataError(problem)
+        _swap_in(staged)
+    finally:
+        for tmp, _ in staged:
+            shutil.rmtree(tmp, ignore_errors=True)
     if write_manifest:
-        Path(manifest).write_text(json.dumps(record, indent=2, sort_keys=True) + "\n")
+        text = json.dumps(record, indent=2, sort_keys=True) + "\n"
+        tmp = Path(manifest).with_name(Path(manifest).name + ".tmp")
+        tmp.write_text(text)
+        tmp.replace(manifest)
     return record
 
 
 def verify(out_dir=C.DATA_DIR, hidden_dir=C.HIDDEN_DIR, manifest=C.DATA_MANIFEST, hidden=True):
     """List of problems (empty when every output matches the checked-in manifest)."""
-    expected = json.loads(Path(manifest).read_text())
+    expected = read_manifest(manifest)
     problems = []
     groups = [("public", Path(out_dir))] + ([("hidden", Path(hidden_dir))] if hidden else [])
     for group, folder in groups:
@@ -281,28 +383,44 @@ def verify(out_dir=C.DATA_DIR, hidden_dir=C.HIDDEN_DIR, manifest=C.DATA_MANIFEST
     return problems
 
 
+def load_batch(path, manifest=C.DATA_MANIFEST):
+    """Unpickle one output file after checking its SHA-256 against the manifest entry of its name,
+    so a stale, edited or foreign file is refused instead of silently graded against."""
+    path = Path(path)
+    expected = read_manifest(manifest)
+    digest = expected["public"].get(path.name) or expected["hidden"].get(path.name)
+    if digest is None:
+        raise DataError(f"{path}: {path.name} is not an output listed in {manifest}")
+    if not path.is_file():
+        raise DataError(f"{path}: missing (run python3 dev.py setup)")
+    raw = path.read_bytes()
+    if hashlib.sha256(raw).hexdigest() != digest:
+        raise DataError(f"{path}: SHA-256 differs from {manifest}; rebuild with "
+                        f"python -m reference.build_data")
+    return pickle.loads(raw, encoding="bytes")
+
+
 def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(prog="build_data", description=__doc__.splitlines()[0])
     ap.add_argument("--source", help=f"image folder, its .tar.gz, or the official archive "
                                      f"(default: ${C.SOURCE_ENV}, then {C.DEFAULT_SOURCES[0]})")
     ap.add_argument("--out", default=C.DATA_DIR, type=Path)
     ap.add_argument("--hidden-out", default=C.HIDDEN_DIR, type=Path)
+    ap.add_argument("--manifest", default=C.DATA_MANIFEST, type=Path)
     ap.add_argument("--check", action="store_true",
                     help="only verify the outputs against the manifest; build when they differ")
     ap.add_argument("--write-manifest", action="store_true",
                     help="record this build's digests as the truth (instructors only)")
     args = ap.parse_args(argv)
     try:
-        if args.check and not verify(args.out, args.hidden_out):
+        if args.check and not verify(args.out, args.hidden_out, args.manifest):
             print(f"data up to date in {args.out} and {args.hidden_out}")
             return 0
-        record = build(args.source, args.out, args.hidden_out, write_manifest=args.write_manifest)
-        if not args.write_manifest:
-            problems = verify(args.out, args.hidden_out)
-            if problems:
-                raise DataError("built data does not match the manifest:\n  " + "\n  ".join(problems))
-    except DataError as exc:
-        print(f"build_data: error: {exc}", file=sys.stderr)
+        record = build(args.source, args.out, args.hidden_out, args.manifest,
+                       write_manifest=args.write_manifest, strict=not args.write_manifest)
+    except (DataError, OSError) as exc:
+        # One line, whatever the underlying library put in its message.
+        print(f"build_data: error: {' '.join(str(exc).split())}", file=sys.stderr)
         return 1
     print(f"built {len(record['public'])} public files in {args.out}, hidden batch in {args.hidden_out}")
     return 0

@@ -1,7 +1,7 @@
 """Pretrain the ResNet-18 backbone on the 10-class CIFAR-10 training split, then write its card.
 
     python -m reference.pretrain train [--epochs N] [--out resnet18.pt]   # ~1 h on 2 cores
-    python -m reference.pretrain card                                     # linear probes + card
+    python -m reference.pretrain card [--ckpt resnet18.pt] [--train-meta build/resnet18.pt.train.json]
 
 Recipe (why: see the card's "why" field): torchvision's ResNet-18 layout, SGD with Nesterov
 momentum and a one-cycle schedule, random crops (4-pixel padding) and flips, label smoothing,
@@ -11,7 +11,6 @@ student uses. Seeds are fixed; only training images are ever used for training.
 """
 import argparse
 import json
-import pickle
 import sys
 import time
 from pathlib import Path
@@ -23,6 +22,7 @@ import torch.nn.functional as F
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import mpconfig as C  # noqa: E402
 from models import resnet18, load_checkpoint  # noqa: E402
+from reference import build_data  # noqa: E402
 from reference.build_data import find_source, read_source, sha256_file  # noqa: E402
 
 CIFAR_MEAN = (0.4914, 0.4822, 0.4465)
@@ -73,37 +73,60 @@ def to_images(data):
     return torch.from_numpy(np.asarray(data).reshape(-1, 3, 32, 32).copy())
 
 
-def train(epochs, out, log=print):
+def make_optimizer(model, recipe, steps_per_epoch):
+    """SGD with Nesterov momentum and the one-cycle schedule of the recipe."""
+    opt = torch.optim.SGD(model.parameters(), lr=recipe["peak_lr"], momentum=recipe["momentum"],
+                          nesterov=True, weight_decay=recipe["weight_decay"])
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, recipe["peak_lr"], epochs=recipe["epochs"],
+                                                steps_per_epoch=steps_per_epoch,
+                                                pct_start=recipe["warmup_frac"])
+    return opt, sched
+
+
+def train_step(model, opt, sched, x_uint8, y, gen, recipe=RECIPE):
+    """One optimisation step on a uint8 (N, 3, 32, 32) batch: augment, pick conventions, SGD.
+
+    Returns (loss, logits) with the model in train mode."""
+    model.train()
+    xb = augment(x_uint8, gen, recipe["pad"]).float().div_(255)
+    xb = random_conventions(xb, gen).contiguous(memory_format=torch.channels_last)
+    logits = model(xb)
+    loss = F.cross_entropy(logits, y, label_smoothing=recipe["label_smoothing"])
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    opt.step()
+    sched.step()
+    return loss.item(), logits.detach()
+
+
+def train(epochs, out, log=print, init=None, peak_lr=None, seed=None):
+    """One one-cycle stage. init: a checkpoint to continue from (stage 2 of STAGES)."""
     R = dict(RECIPE, epochs=epochs)
+    if peak_lr is not None:
+        R["peak_lr"] = peak_lr
+    if seed is not None:
+        R["seed"] = seed
+    if init is not None:
+        R["init"] = str(init)
     torch.manual_seed(R["seed"])
     gen = torch.Generator().manual_seed(R["seed"])
     src = read_source(find_source())
     x_train, y_train = to_images(src["train"][0]), torch.from_numpy(src["train"][1])
     x_test, y_test = to_images(src["test"][0]), torch.from_numpy(src["test"][1])
     model = resnet18(num_classes=10).to(memory_format=torch.channels_last)
-    opt = torch.optim.SGD(model.parameters(), lr=R["peak_lr"], momentum=R["momentum"],
-                          nesterov=True, weight_decay=R["weight_decay"])
+    if init is not None:
+        model.load_state_dict(load_checkpoint(init))
     steps_per_epoch = len(y_train) // R["batch_size"]
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, R["peak_lr"], epochs=epochs,
-                                                steps_per_epoch=steps_per_epoch,
-                                                pct_start=R["warmup_frac"])
+    opt, sched = make_optimizer(model, R, steps_per_epoch)
     start = time.time()
     for epoch in range(epochs):
-        model.train()
         perm = torch.randperm(len(y_train), generator=gen)
         total, correct, loss_sum = 0, 0, 0.0
         for s in range(steps_per_epoch):
             idx = perm[s * R["batch_size"]:(s + 1) * R["batch_size"]]
-            xb = augment(x_train[idx], gen, R["pad"]).float().div_(255)
-            xb = random_conventions(xb, gen).contiguous(memory_format=torch.channels_last)
             yb = y_train[idx]
-            logits = model(xb)
-            loss = F.cross_entropy(logits, yb, label_smoothing=R["label_smoothing"])
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            sched.step()
-            loss_sum += loss.item() * len(yb)
+            loss, logits = train_step(model, opt, sched, x_train[idx], yb, gen, R)
+            loss_sum += loss * len(yb)
             correct += (logits.argmax(1) == yb).sum().item()
             total += len(yb)
         acc = evaluate(model, x_test, y_test)
@@ -158,12 +181,19 @@ def linear_probe(f_train, y_train, evals, epochs=100, seed=0):
 
 
 def load_batch(path):
-    with open(path, "rb") as f:
-        d = pickle.load(f, encoding="bytes")
+    """(uint8 images, labels) of a built batch, checked against the data manifest."""
+    d = build_data.load_batch(path)
     return to_images(d[b"data"]), torch.tensor(d[b"labels"])
 
 
-def card(ckpt=C.CHECKPOINT, card_path=C.MODEL_CARD):
+def card(ckpt=C.CHECKPOINT, card_path=C.MODEL_CARD, train_meta=None):
+    """Linear probes of the checkpoint's frozen features, written with its SHA-256 to the card.
+
+    train_meta: the .train.json that `train` wrote next to its --out (default: next to ckpt)."""
+    train_meta = Path(train_meta or str(ckpt) + ".train.json")
+    if not train_meta.is_file():
+        raise SystemExit(f"pretrain card: {train_meta} not found; pass --train-meta "
+                         f"(train writes it next to its --out checkpoint)")
     model = resnet18(num_classes=10).to(memory_format=torch.channels_last)
     model.load_state_dict(load_checkpoint(ckpt))
     train_sets = [load_batch(C.DATA_DIR / n) for n in C.TRAIN_FILES]
@@ -180,7 +210,7 @@ def card(ckpt=C.CHECKPOINT, card_path=C.MODEL_CARD):
         probes[conv] = {k: round(v, 4) for k, v in res.items()}
         probes[conv]["inference_images_per_s"] = round(rate)
         print(conv, probes[conv], flush=True)
-    train_meta = json.loads(Path(str(ckpt) + ".train.json").read_text())
+    train_meta = json.loads(train_meta.read_text())
     doc = {
         "model": "ResNet-18 (models.py), torchvision parameter names, fc 512->10",
         "input_contract": "ToTensor() images in [0, 1]; the model standardises each image itself",
@@ -210,12 +240,19 @@ def main(argv=None):
     t = sub.add_parser("train")
     t.add_argument("--epochs", type=int, default=RECIPE["epochs"])
     t.add_argument("--out", type=Path, default=C.CHECKPOINT)
-    sub.add_parser("card")
+    t.add_argument("--init", type=Path, default=None, help="continue from this checkpoint")
+    t.add_argument("--peak-lr", type=float, default=None)
+    t.add_argument("--seed", type=int, default=None)
+    c = sub.add_parser("card")
+    c.add_argument("--ckpt", type=Path, default=C.CHECKPOINT)
+    c.add_argument("--train-meta", type=Path, default=None,
+                   help="train's .train.json (default: next to --ckpt)")
     args = ap.parse_args(argv)
     if args.cmd == "train":
-        print(train(args.epochs, args.out, log=lambda s: print(s, flush=True)))
+        print(train(args.epochs, args.out, log=lambda s: print(s, flush=True),
+                    init=args.init, peak_lr=args.peak_lr, seed=args.seed))
     else:
-        card()
+        card(args.ckpt, train_meta=args.train_meta)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,321 @@
+"""The hidden checks: the reference earns every point, and the judges refuse wrong answers.
+
+The end-to-end grade runs once per module (children, run_model: slow); the judge tests feed the
+parent-side comparison functions hand-made data and run no child.
+"""
+import io
+import json
+import math
+import unittest
+
+import pytest
+import torch
+from gradescope_utils.autograder_utils.json_test_runner import JSONTestRunner
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from torch.utils.data import DataLoader
+
+import mpconfig as C
+from grader import context
+from grader.probes import fixtures
+from grader.suites import base, loader, model, optimizer, run_model, testing, training
+
+
+def run_suites(submission):
+    context.set_submission(submission)
+    stream = io.StringIO()
+    JSONTestRunner(stream=stream).run(context.load_suites())
+    return json.loads(stream.getvalue()), context.current()
+
+
+@pytest.fixture(scope="module")
+def reference_grade():
+    return run_suites(C.REFERENCE_SOLUTION.parent)
+
+
+@pytest.fixture(scope="session")
+def knowledge():
+    return context.load()
+
+
+# --- end to end ------------------------------------------------------------------------------
+@pytest.mark.slow
+def test_reference_scores_full_marks(reference_grade):
+    results, ctx = reference_grade
+    failed = {t["number"]: t.get("output", "") for t in results["tests"] if t["status"] != "passed"}
+    assert not failed, failed
+    assert {t["number"] for t in results["tests"]} == set(C.TESTS)
+    for t in results["tests"]:
+        assert t["score"] == t["max_score"] == C.TESTS[t["number"]][0]
+        assert t["visibility"] == C.TESTS[t["number"]][1]
+        assert t.get("output", "").strip(), f"test {t['number']} says nothing to the student"
+    assert math.isclose(results["score"], 100.0)
+    board = {e["name"]: e for e in results["leaderboard"]}
+    assert set(board) == set(C.LEADERBOARD)
+    assert board["accuracy"]["value"] >= C.ACCURACY_TIERS[0][0]
+    assert 0 < board["seconds"]["value"] <= ctx.knowledge.run_model_limit_s
+    # Three children per grade: the import check, the cheap checks, run_model.
+    assert set(ctx.seconds) == {context.IMPORT_PROBE, context.FUNCTIONS_PROBE, context.RUN_MODEL_PROBE}
+    print({name: round(s, 1) for name, s in ctx.seconds.items()})
+
+
+@pytest.mark.slow
+def test_import_failure_fails_everything_with_one_child(tmp_path):
+    (tmp_path / "submitted.py").write_text("import torch\nthis is not python\n")
+    results, ctx = run_suites(tmp_path)
+    assert results["score"] == 0
+    assert len(results["tests"]) == len(C.TESTS)
+    for t in results["tests"]:
+        assert t["status"] == "failed"
+        assert "could not be imported" in t["output"] and "SyntaxError" in t["output"]
+    assert list(ctx.seconds) == [context.IMPORT_PROBE]
+    assert all(isinstance(e["value"], (int, float)) for e in results["leaderboard"])
+
+
+# --- configuration ---------------------------------------------------------------------------
+def test_points_total_100_and_every_test_is_configured():
+    assert math.isclose(sum(p for p, _ in C.TESTS.values()), 100.0)
+    numbers = set()
+    for case in _iter_cases(context.load_suites()):
+        fn = getattr(type(case), case._testMethodName)
+        if getattr(fn, "__leaderboard_column__", None):
+            assert fn.__leaderboard_column__ in C.LEADERBOARD
+            continue
+        numbers.add(fn.__number__)
+        assert fn.__weight__ == C.TESTS[fn.__number__][0]
+        assert fn.__visibility__ == C.TESTS[fn.__number__][1]
+        assert case.shortDescription().startswith(fn.__number__ + " ")
+    assert numbers == set(C.TESTS)
+
+
+def _iter_cases(suite):
+    for item in suite:
+        if isinstance(item, unittest.TestSuite):
+            yield from _iter_cases(item)
+        else:
+            yield item
+
+
+def test_tiers_are_ordered_and_shares_monotone():
+    thresholds = [t for t, _ in C.ACCURACY_TIERS]
+    shares = [s for _, s in C.ACCURACY_TIERS]
+    assert thresholds == sorted(thresholds, reverse=True) and shares == sorted(shares, reverse=True)
+    assert run_model.tier_share(1.0) == 1.0 and run_model.tier_share(0.0) == 0.0
+    assert run_model.tier_share(thresholds[0]) == shares[0]
+    assert run_model.tier_share(thresholds[1] - 1e-9) == shares[2]
+
+
+def test_time_limit_scales_with_machine_speed_and_is_clamped():
+    ref = C.CALIBRATION_REFERENCE_S
+    assert context.run_model_limit(ref) == C.RUN_MODEL_TIMEOUT_S
+    assert context.run_model_limit(ref * 1.5) == pytest.approx(C.RUN_MODEL_TIMEOUT_S * 1.5)
+    assert context.run_model_limit(ref * 100) == C.RUN_MODEL_TIMEOUT_CAP_S
+    assert context.run_model_limit(ref / 100) == C.RUN_MODEL_TIMEOUT_FLOOR_S
+
+
+# --- gradescope-utils keeps scores on the function: a second grade must not inherit them ------
+def test_partial_score_does_not_leak_into_the_next_grade():
+    class Case(base.GradedCase):
+        fail_early = False
+
+        @base.graded("7.3", partial=True)
+        def test_partial(self, set_score=None):
+            if Case.fail_early:
+                raise RuntimeError("broke before scoring")
+            set_score(C.TESTS["7.3"][0])
+
+    def grade():
+        stream = io.StringIO()
+        JSONTestRunner(stream=stream).run(unittest.TestSuite([Case("test_partial")]))
+        return json.loads(stream.getvalue())["tests"][0]
+
+    assert grade()["score"] == C.TESTS["7.3"][0]
+    Case.fail_early = True
+    second = grade()
+    assert second["score"] == 0 and second["status"] == "failed"
+
+
+# --- judges: test() --------------------------------------------------------------------------
+TEST_ANS = {"accuracies": [0.25, 0.25], "images": 100, "batch_sizes": [32, 7]}
+
+
+def _test_result(value, batch_size=32, changed=(), modes=()):
+    return {"batch_size": batch_size, "value": value, "describe": {"type": "builtins.float"},
+            "changed": list(changed), "modes_changed": list(modes)}
+
+
+def test_test_judge_accepts_the_fraction_and_refuses_a_percentage():
+    assert testing.judge_accuracy([_test_result(0.25), _test_result(0.25, 7)], TEST_ANS) == []
+    problems = testing.judge_accuracy([_test_result(25.0), _test_result(0.25, 7)], TEST_ANS)
+    assert len(problems) == 1 and "percentage" in problems[0]
+
+
+def test_test_judge_refuses_non_numbers_and_near_misses():
+    none = dict(_test_result(None), describe={"type": "builtins.str"})
+    assert "builtins.str" in testing.judge_accuracy([none, _test_result(0.25, 7)], TEST_ANS)[0]
+    # 8/32 right in the first batch vs 25/100 overall: close, still wrong.
+    assert testing.judge_accuracy([_test_result(0.24), _test_result(0.25, 7)], TEST_ANS)
+    assert testing.judge_accuracy([_test_result(float("nan")), _test_result(0.25, 7)], TEST_ANS)
+
+
+def test_test_judge_refuses_a_changed_model():
+    assert testing.judge_unchanged([_test_result(0.25)]) == []
+    assert "mode" in testing.judge_unchanged([_test_result(0.25, modes=[""])])[0]
+    assert "bn1.running_mean" in testing.judge_unchanged(
+        [_test_result(0.25, changed=["backbone.bn1.running_mean"])])[0]
+
+
+# --- judges: run_model -----------------------------------------------------------------------
+def _hidden_ans(n=40, m=20, seed=0):
+    labels = torch.randint(0, C.NUM_CLASSES, (n,), generator=torch.Generator().manual_seed(seed))
+    return {"labels": labels, "flip_images": m}
+
+
+def _perfect_logits(labels):
+    return torch.nn.functional.one_hot(labels, C.NUM_CLASSES).float() * 5
+
+
+def test_run_model_judge_scores_a_perfect_model_fully():
+    ans = _hidden_ans()
+    logits = _perfect_logits(ans["labels"])
+    verdict = run_model.judge_accuracy({"logits": logits, "flip_logits": logits[:20]}, ans)
+    assert verdict["share"] == 1.0 and verdict["accuracy"] == 1.0 and not verdict["flagged"]
+
+
+@pytest.mark.parametrize("bad", [
+    lambda l: l[:, :7],                                  # 7 classes
+    lambda l: l[:-1],                                    # a row missing
+    lambda l: l.t(),                                     # transposed
+    lambda l: torch.where(torch.arange(len(l))[:, None] == 3, float("nan"), l),
+    lambda l: l.argmax(1),                               # predictions, not logits
+])
+def test_run_model_judge_refuses_malformed_logits(bad):
+    ans = _hidden_ans()
+    logits = _perfect_logits(ans["labels"])
+    verdict = run_model.judge_accuracy({"logits": bad(logits), "flip_logits": logits[:20]}, ans)
+    assert verdict["share"] == 0.0 and verdict["accuracy"] is None
+    assert "expected" in verdict["lines"][0] or "NaN" in verdict["lines"][0]
+
+
+def test_run_model_judge_flags_a_memorised_lookup_table():
+    ans = _hidden_ans()
+    logits = _perfect_logits(ans["labels"])
+    wrong = _perfect_logits((ans["labels"][:20] + 1) % C.NUM_CLASSES)   # mirrored: all wrong
+    verdict = run_model.judge_accuracy({"logits": logits, "flip_logits": wrong}, ans)
+    assert verdict["flagged"] and verdict["share"] == 0.0 and verdict["accuracy"] == 1.0
+    assert any("mirrored" in line for line in verdict["lines"])
+
+
+@given(st.integers(0, 40))
+@settings(max_examples=30, deadline=None, derandomize=True)
+def test_run_model_judge_share_follows_the_tiers(correct):
+    ans = _hidden_ans()
+    labels = ans["labels"].clone()
+    predicted = labels.clone()
+    predicted[correct:] = (labels[correct:] + 1) % C.NUM_CLASSES
+    logits = _perfect_logits(predicted)
+    verdict = run_model.judge_accuracy({"logits": logits, "flip_logits": logits[:20]}, ans,
+                                       flip_gap_max=1.0)
+    assert verdict["accuracy"] == pytest.approx(correct / 40)
+    assert verdict["share"] == run_model.tier_share(correct / 40)
+
+
+def test_run_model_judge_refuses_a_non_module():
+    problems = run_model.judge_run({"run": {"value": {"type": "builtins.NoneType", "is_module": False}}}, 600)
+    assert "NoneType" in problems[0] and "return model" in problems[0]
+    timeout = run_model.judge_run({"run": {"error": "Traceback...\nPartTimeout: stopped after 600 s"}}, 600)
+    assert "time limit" in timeout[0]
+
+
+# --- judges: model (value matching) ----------------------------------------------------------
+def test_backbone_matched_by_value_whatever_the_names(knowledge):
+    backbone = model.checkpoint_backbone(knowledge.checkpoint)
+    net = fixtures.GraderNet(knowledge.checkpoint, 0, lock_backbone_eval=False)
+    fp = fixtures.fingerprint(net)
+    assert all(e["name"].startswith(("backbone.", "head.")) for e in fp)
+    build = {"is_module": True, "fingerprint": fp}
+    assert model.judge_loaded(build, {"backbone": backbone}) == []
+    assert model.judge_frozen(build, {"backbone": backbone}) == []
+    with torch.no_grad():
+        net.backbone.layer2[0].conv1.weight[0, 0, 0, 0] += 1e-6    # one value, barely
+    problems = model.judge_loaded({"is_module": True, "fingerprint": fixtures.fingerprint(net)},
+                                  {"backbone": backbone})
+    assert problems and "layer2.0.conv1.weight" in problems[0]
+
+
+def test_frozen_judge_refuses_a_trainable_backbone_and_a_frozen_head(knowledge):
+    backbone = model.checkpoint_backbone(knowledge.checkpoint)
+    net = fixtures.GraderNet(knowledge.checkpoint, 0, lock_backbone_eval=False)
+    net.backbone.layer4[1].bn2.weight.requires_grad = True
+    net.head.weight.requires_grad = False
+    net.head.bias.requires_grad = False
+    problems = model.judge_frozen({"is_module": True, "fingerprint": fixtures.fingerprint(net)},
+                                  {"backbone": backbone})
+    assert len(problems) == 2 and "layer4.1.bn2.weight" in problems[0]
+
+
+def test_gradient_and_output_judges():
+    build = {"is_module": True, "fingerprint": [
+        {"name": "b.w", "kind": "param", "digest": "x", "requires_grad": False, "shape": [2]},
+        {"name": "h.w", "kind": "param", "digest": "y", "requires_grad": True, "shape": [8, 512]}]}
+    ans = {"backbone": [{"key": "conv1.weight", "kind": "param", "digest": "x"}], "batch_sizes": [1]}
+    assert model.judge_gradients({"b.w": "none", "h.w": "nonzero"}, build, ans) == []
+    assert model.judge_gradients({"b.w": "nonzero", "h.w": "nonzero"}, build, ans)
+    assert model.judge_gradients({"b.w": "none", "h.w": "none"}, build, ans)
+    assert model.judge_gradients({"b.w": "none", "h.w": "nonfinite"}, build, ans)
+    good = {"type": "torch.Tensor", "shape": [1, 8], "dtype": "torch.float32", "finite": True}
+    assert model.judge_outputs([{"n": 1, "output": good}], ans) == []
+    assert model.judge_outputs([{"n": 1, "output": dict(good, shape=[1, 10])}], ans)
+    assert model.judge_outputs([{"n": 1, "output": dict(good, finite=False)}], ans)
+
+
+# --- judges: train() ---------------------------------------------------------------------------
+def test_train_judge_names_the_missing_step_and_zero_grad(knowledge):
+    ans = knowledge.answers["training"]
+    as_data = lambda head: {"weight": head[0], "bias": head[1], "backbone_changed": []}  # noqa: E731
+    assert training.judge_head(as_data(ans["reference"]), ans) == []
+    assert "unchanged" in training.judge_head(as_data(ans["initial"]), ans)[0]
+    assert "zero_grad" in training.judge_head(as_data(ans["no_zero_grad"]), ans)[0]
+    # The slips must be far outside the tolerance, or the check could not tell them apart.
+    for slip in ("initial", "no_zero_grad"):
+        gap = max(float((a - b).abs().max()) for a, b in zip(ans[slip], ans["reference"]))
+        assert gap > 100 * C.TRAIN_CHECK_ATOL
+    nudged = (ans["reference"][0] + 1e-3, ans["reference"][1])
+    assert "differ" in training.judge_head(as_data(nudged), ans)[0]
+    assert training.judge_backbone({"backbone_changed": ["layer1.0.bn1.running_mean"]})
+
+
+# --- judges: dataloader and optimizer ----------------------------------------------------------
+@given(length=st.integers(1, 120), batch_size=st.integers(1, 40), shuffle=st.booleans())
+@settings(max_examples=40, deadline=None, derandomize=True)
+def test_loader_judge_accepts_torch_dataloader_and_refuses_drop_last(length, batch_size, shuffle):
+    case = [length, batch_size, shuffle, 7]
+    torch.manual_seed(7)
+    batches = [b[0].tolist() for b in DataLoader(fixtures.IndexDataset(length),
+                                                 batch_size=batch_size, shuffle=shuffle)]
+    assert loader.judge_case(case, {"value": batches}) is None
+    if length % batch_size:
+        assert "batches" in loader.judge_case(case, {"value": batches[:-1]})
+    if not shuffle and length > 1:
+        flat = sum(batches, [])[::-1]
+        reordered = [flat[i:i + batch_size] for i in range(0, length, batch_size)]
+        assert "order" in loader.judge_case(case, {"value": reordered})
+
+
+def test_loader_judge_refuses_an_unshuffled_shuffle():
+    case = [50, 10, True, 0]
+    batches = [list(range(i, i + 10)) for i in range(0, 50, 10)]
+    assert "shuffled" in loader.judge_case(case, {"value": batches})
+    assert "error" in loader.judge_case(case, {"error": "TypeError: boom"})
+
+
+def test_optimizer_judge():
+    want = {"lr": 0.01, "class": optimizer.class_path(torch.optim.SGD)}
+    good = {"is_optimizer": True, "describe": {"type": want["class"]}, "given": 2,
+            "groups": [{"lr": 0.01, "params": [0, 1]}]}
+    assert optimizer.judge_optimizer("SGD", good, want) == []
+    adam = dict(good, describe={"type": optimizer.class_path(torch.optim.Adam)})
+    assert optimizer.judge_optimizer("SGD", adam, want)
+    assert optimizer.judge_optimizer("SGD", dict(good, groups=[{"lr": 0.001, "params": [0, 1]}]), want)
+    assert optimizer.judge_optimizer("SGD", dict(good, groups=[{"lr": 0.01, "params": [0]}]), want)
+    assert optimizer.judge_optimizer("SGD", dict(good, is_optimizer=False), want)

@@ -1,0 +1,135 @@
+"""grader/validate.py and grader/catalogue/: the catalogue is sound and fresh, the judge judges,
+leftover processes are caught; and (slow, the largest CI cost) the whole catalogue is graded once
+by `python -m grader validate`, with one test per entry reading that shared run."""
+import json
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+import mpconfig as C
+from grader import validate as V
+from grader.catalogue import derive
+
+ENTRIES = V.load_catalogue()
+
+
+def test_catalogue_is_derived_from_the_current_reference():
+    assert derive.main(["--check"]) == 0, "run: python -m grader.catalogue.derive"
+
+
+def test_catalogue_size_and_expectations_name_real_tests():
+    kinds = [e.kind for e in ENTRIES]
+    assert kinds.count("reference") == 1
+    assert kinds.count("variants") >= 6 and kinds.count("mutants") >= 15 and kinds.count("hostile") >= 12
+    total = sum(points for points, _ in C.TESTS.values())
+    for e in ENTRIES:
+        x = e.expected
+        assert e.description and "\n" not in e.description, e.label
+        for n in x.get("must_fail", []) + x.get("must_fail_any", []):
+            assert n in C.TESTS, f"{e.label}: unknown test {n}"
+        if e.kind in ("reference", "variants"):
+            assert x == {"score": 100}, e.label
+        if e.kind == "mutants":
+            assert (x.get("must_fail") or x.get("must_fail_any")) and x["min_lost"] > 0, e.label
+            assert x["min_lost"] <= x.get("max_lost", total), e.label
+        if e.kind == "hostile":
+            assert 0 <= x.get("min_points", 0) <= x["max_points"] <= total, e.label
+
+
+def results_with(scores):
+    tests = [{"name": f"t{n}", "number": n, "score": s, "max_score": C.TESTS[n][0],
+              "status": "passed" if s == C.TESTS[n][0] else "failed", "visibility": "visible",
+              "output": "timed out after 9 s" if s == 0 else ""} for n, s in scores.items()]
+    return {"score": sum(scores.values()), "execution_time": 1.0, "output": "",
+            "stdout_visibility": "hidden", "tests": tests}
+
+
+FULL = {n: p for n, (p, _) in C.TESTS.items()}
+
+
+def judged(expected, scores, **outcome):
+    entry = V.Entry("mutants", "x", C.REFERENCE_SOLUTION, expected)
+    return V.judge(entry, V.Outcome(results=results_with(scores), **outcome), limit_s=100)
+
+
+def test_judge_variant_and_mutant_rules():
+    assert judged({"score": 100}, FULL) == []
+    assert "expected 100 %" in judged({"score": 100}, dict(FULL, **{"2.1": 0}))[0]
+    mutant = {"must_fail": ["2.1"], "min_lost": 6, "max_lost": 6}
+    assert judged(mutant, dict(FULL, **{"2.1": 0})) == []
+    assert judged(mutant, FULL) == ["test 2.1 passed, but must fail", "lost 0 points, must lose at least 6"]
+    assert "at most 6" in judged(mutant, dict(FULL, **{"2.1": 0, "7.3": 0}))[0]
+    assert "none of tests" in judged({"must_fail_any": ["6.1", "6.2"]}, FULL)[0]
+    assert judged({"must_fail": ["9.9"]}, FULL) == ["test 9.9 does not exist"]
+
+
+def test_judge_hostile_rules_and_the_common_checks():
+    hostile = {"max_points": 55, "min_points": 55, "times_out": True, "output_lacks": ["FORGED"]}
+    assert judged(hostile, dict(FULL, **{"7.1": 0, "7.2": 0, "7.3": 0})) == []
+    assert "at most 55" in judged(hostile, FULL)[0]
+    assert "should still earn 55" in judged(hostile, {n: 0 for n in FULL})[0]
+    assert judged(hostile, dict(FULL, **{"7.3": 0}), leaks=["123 nobody sleep"])[0].startswith("1 process")
+    assert "over the limit" in judged(hostile, dict(FULL, **{"7.3": 0}), seconds=131)[0]
+    broken = V.Outcome(results={"score": 1000, "tests": []})
+    entry = V.Entry("hostile", "x", C.REFERENCE_SOLUTION, hostile)
+    assert any("invalid results.json" in b for b in V.judge(entry, broken, 100))
+    assert V.judge(entry, V.Outcome(error="the grading process died (killed by SIGKILL)"), 100)[0] \
+        .startswith("the grading process died")
+
+
+def test_only_selects_and_names_unknown_entries():
+    assert [e.label for e in V.select_entries(ENTRIES, ["reference"])] == ["reference"]
+    assert {e.kind for e in V.select_entries(ENTRIES, ["hostile"])} == {"hostile"}
+    assert len(V.select_entries(ENTRIES, ["mutants/no_zero_grad", "daemon"])) == 2
+    with pytest.raises(ValueError, match="no catalogue entry named nonesuch"):
+        V.select_entries(ENTRIES, ["nonesuch"])
+
+
+def test_leftover_processes_finds_a_double_forked_daemon():
+    """As the subreaper, validate sees (and kills) a daemon that init would otherwise adopt."""
+    script = textwrap.dedent("""
+        import os, sys, time, psutil
+        sys.path.insert(0, %r)
+        from grader import validate as V
+        assert V._set_subreaper()
+        if os.fork() == 0:
+            os.setsid()
+            if os.fork() == 0:
+                time.sleep(60)
+            os._exit(0)
+        time.sleep(0.5)
+        found = V.leftover_processes(psutil.Process(), wait_s=0.5)
+        print(len(found), len(V.leftover_processes(psutil.Process(), wait_s=0.1)))
+    """ % str(C.ROOT))
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert out.stdout.split() == ["1", "0"], out.stderr
+
+
+# --- the whole catalogue, graded once ---------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def validated(tmp_path_factory):
+    keep = tmp_path_factory.mktemp("validate")
+    proc = subprocess.run([sys.executable, "-m", "grader", "validate", "--keep", str(keep)],
+                          cwd=C.ROOT, capture_output=True, text=True, timeout=40 * 60)
+    print(proc.stdout[-6000:])
+    return keep, proc
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("entry", ENTRIES, ids=[e.label for e in ENTRIES])
+def test_entry_graded_as_expected(validated, entry):
+    keep, proc = validated
+    path = keep / f"{entry.kind}-{entry.name}.json"
+    assert path.is_file(), f"{entry.label} was not graded:\n{proc.stderr[-3000:]}"
+    report = json.loads(path.read_text())
+    assert report["mismatches"] == [], f"{entry.label} ({entry.description}): {report['mismatches']}"
+
+
+@pytest.mark.slow
+def test_validate_exit_status_and_table(validated):
+    _, proc = validated
+    assert "validate: " in proc.stdout and "mismatches" in proc.stdout, proc.stderr[-3000:]
+    assert (proc.returncode == 0) == (" 0 mismatches" in proc.stdout)

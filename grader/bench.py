@@ -1,0 +1,178 @@
+"""Timings for the README (python -m grader bench ...), each the median of --runs runs.
+
+    bench [grade]    grade the reference: seconds per suite, total seconds, peak memory
+    bench data       a full data build into a temporary folder
+    bench reference  the reference run_model(): seconds and accuracy on the hidden batch
+    bench validate   grader/validate.py's own benchmark
+
+Every run happens in a fresh process, so one run's caches and peak memory do not leak into the
+next. Goals for `bench grade` on the 2-core dev machine: <= 60 s and <= 2.5 GB peak.
+"""
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import mpconfig as C
+
+GOAL_SECONDS = 60
+GOAL_PEAK_MB = 2.5 * 1024
+TARGETS = ("grade", "data", "reference", "validate")
+
+
+def add_arguments(parser):
+    parser.add_argument("target", nargs="?", default="grade", choices=TARGETS,
+                        help="what to time (default: grade)")
+    parser.add_argument("--runs", type=int, default=3, help="runs; the median is reported (default 3)")
+    parser.set_defaults(func=main)
+    return parser
+
+
+def _in_fresh_process(*worker_args):
+    """Run this module's worker in a new interpreter; returns the JSON it writes."""
+    with tempfile.TemporaryDirectory(prefix="mp09-bench-") as tmp:
+        out = Path(tmp) / "out.json"
+        done = subprocess.run([sys.executable, "-m", "grader.bench", *worker_args, str(out)],
+                              cwd=C.ROOT)
+        if done.returncode != 0 or not out.is_file():
+            raise RuntimeError(f"bench worker {' '.join(worker_args)} failed (exit {done.returncode})")
+        return json.loads(out.read_text())
+
+
+def _median(runs, key):
+    return statistics.median(r[key] for r in runs)
+
+
+def bench_grade(runs):
+    results = []
+    for i in range(runs):
+        r = _in_fresh_process("_grade")
+        results.append(r)
+        print(f"run {i + 1}/{runs}: {r['total_s']:.1f} s, score {r['score']:g}/{r['max_score']:g}, "
+              f"peak {r['peak_mb']:.0f} MB", flush=True)
+    print(f"\ngrading the reference, median of {runs}:")
+    print(f"  {'context preload (hidden batch, reference, checkpoint)':<58} "
+          f"{_median(results, 'preload_s'):6.1f} s")
+    for suite in results[0]["suites"]:
+        secs = statistics.median(r["suites"].get(suite, 0.0) for r in results)
+        print(f"  {suite:<58} {secs:6.1f} s")
+    total, peak = _median(results, "total_s"), max(r["peak_mb"] for r in results)
+    print(f"  {'total (as results.json execution_time)':<58} {total:6.1f} s   goal <= {GOAL_SECONDS} s")
+    print(f"  peak memory, grader + largest probe: {peak:.0f} MB (own {_median(results, 'self_mb'):.0f}"
+          f" + probe {_median(results, 'children_mb'):.0f})   goal <= {GOAL_PEAK_MB:.0f} MB")
+    ok = total <= GOAL_SECONDS and peak <= GOAL_PEAK_MB and all(
+        r["score"] == r["max_score"] for r in results)
+    print("  within goals" if ok else "  NOT within goals (or the reference lost points)")
+    return 0 if ok else 1
+
+
+def bench_data(runs):
+    times = [_in_fresh_process("_data")["seconds"] for _ in range(runs)]
+    print(f"data build from the source archive, median of {runs}: {statistics.median(times):.1f} s "
+          f"(runs: {', '.join(f'{t:.1f}' for t in times)})")
+    return 0
+
+
+def bench_reference(runs):
+    results = []
+    for i in range(runs):
+        r = _in_fresh_process("_reference")
+        results.append(r)
+        print(f"run {i + 1}/{runs}: run_model {r['seconds']:.1f} s, hidden accuracy {r['accuracy']:.4f}",
+              flush=True)
+    print(f"reference run_model(), median of {runs}: {_median(results, 'seconds'):.1f} s, "
+          f"hidden-batch accuracy {_median(results, 'accuracy'):.4f} "
+          f"(min {min(r['accuracy'] for r in results):.4f})")
+    return 0
+
+
+def bench_validate(args):
+    try:
+        from grader import validate
+    except ImportError as exc:
+        print(f"bench validate: grader/validate.py is not available ({exc})", file=sys.stderr)
+        return 1
+    return validate.bench(args) or 0
+
+
+def main(args):
+    if args.runs < 1:
+        print(f"bench: --runs must be at least 1, got {args.runs}", file=sys.stderr)
+        return 2
+    if args.target == "validate":
+        return bench_validate(args)
+    return {"grade": bench_grade, "data": bench_data, "reference": bench_reference}[args.target](args.runs)
+
+
+# --- workers: one measurement each, in a fresh interpreter -------------------------------------
+def _work_grade(out):
+    from grader import grade
+    from grader.cli import reference_submission
+    with reference_submission() as folder:
+        outcome = grade.run(folder)
+    res = outcome.results
+    if outcome.grader_error:
+        raise RuntimeError(outcome.grader_error)
+    suites = {}
+    for test_id, secs in outcome.test_seconds.items():   # module.Class.test -> per module
+        suite = test_id.split(".")[-3] if test_id.count(".") >= 2 else test_id
+        suites[suite] = suites.get(suite, 0.0) + secs
+    own, kids = grade.peak_memory_mb()
+    return {"total_s": res["execution_time"], "preload_s": outcome.preload_seconds,
+            "suites": suites, "score": res["score"],
+            "max_score": sum(t["max_score"] for t in res["tests"]),
+            "self_mb": own, "children_mb": kids, "peak_mb": own + kids}
+
+
+def _work_data(out):
+    import time
+    from reference import build_data
+    with tempfile.TemporaryDirectory(prefix="mp09-bench-data-") as tmp:
+        start = time.perf_counter()
+        build_data.build(out_dir=Path(tmp) / "public", hidden_dir=Path(tmp) / "hidden")
+        seconds = time.perf_counter() - start
+        problems = build_data.verify(Path(tmp) / "public", Path(tmp) / "hidden")
+    if problems:
+        raise RuntimeError("the benchmark build differs from the manifest: " + "; ".join(problems))
+    return {"seconds": seconds}
+
+
+def _work_reference(out):
+    """The trusted reference, in-process, seeded like the grader's run_model probe; accuracy
+    computed on the hidden batch with the reference's own test transform."""
+    import os
+    import random
+    import shutil
+    import time
+
+    import numpy as np
+    import torch
+    with tempfile.TemporaryDirectory(prefix="mp09-bench-ref-") as tmp:
+        tmp = Path(tmp)
+        shutil.copyfile(C.REFERENCE_SOLUTION, tmp / "submitted.py")
+        (tmp / C.DATA_DIR.name).symlink_to(C.DATA_DIR)
+        (tmp / C.CHECKPOINT.name).symlink_to(C.CHECKPOINT)
+        os.chdir(tmp)
+        sys.path.insert(0, str(tmp))
+        torch.set_num_threads(C.PROBE_THREADS)
+        import submitted
+        random.seed(C.RUN_MODEL_SEED)
+        np.random.seed(C.RUN_MODEL_SEED)
+        torch.manual_seed(C.RUN_MODEL_SEED)
+        start = time.perf_counter()
+        model = submitted.run_model()
+        seconds = time.perf_counter() - start
+        hidden = submitted.build_dataset([str(C.HIDDEN_DIR / C.HIDDEN_FILE)],
+                                         transform=submitted.get_preprocess_transform("test"))
+        loader = submitted.build_dataloader(hidden, {"batch_size": 256, "shuffle": False})
+        accuracy = submitted.test(loader, model)
+    return {"seconds": seconds, "accuracy": accuracy}
+
+
+WORKERS = {"_grade": _work_grade, "_data": _work_data, "_reference": _work_reference}
+
+if __name__ == "__main__":
+    name, out_path = sys.argv[1], Path(sys.argv[2])
+    out_path.write_text(json.dumps(WORKERS[name](out_path)))

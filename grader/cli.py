@@ -1,0 +1,122 @@
+"""python -m grader: grade a folder, build the Gradescope autograder zip, time things.
+
+    python -m grader grade [--submission DIR] [--results FILE] [--json]
+    python -m grader build-autograder [--out FILE]
+    python -m grader bench [grade|data|reference|validate] [--runs N]
+    python -m grader validate ... / regrade ...        (grader/validate.py, grader/regrade.py)
+
+Exit status: 0 when the grade ran (whatever the score), 1 when the grader itself failed,
+2 for bad usage.
+"""
+import argparse
+import importlib
+import importlib.util
+import logging
+import shutil
+import sys
+import tempfile
+from contextlib import contextmanager
+from pathlib import Path
+
+import mpconfig as C
+
+# Subcommands owned by other modules, registered when present: each has add_parser(subparsers).
+OPTIONAL_COMMANDS = ("grader.validate", "grader.regrade")
+
+
+@contextmanager
+def reference_submission():
+    """A temporary submission folder holding the reference solution as submitted.py."""
+    with tempfile.TemporaryDirectory(prefix="mp09-reference-") as tmp:
+        shutil.copyfile(C.REFERENCE_SOLUTION, Path(tmp) / "submitted.py")
+        yield Path(tmp)
+
+
+def cmd_grade(args):
+    from grader import grade, results
+
+    def go(folder):
+        outcome = grade.run(folder, args.results)
+        if args.json:
+            print(results.dumps(outcome.results), end="")
+        else:
+            print(f"graded {folder if args.submission else 'the reference solution'}")
+            print(results.score_table(outcome.results))
+            if args.results:
+                print(f"results written to {args.results}")
+        return 1 if outcome.grader_error else 0
+
+    if args.submission is None:
+        with reference_submission() as folder:
+            return go(folder)
+    if not args.submission.is_dir():
+        print(f"grade: --submission {args.submission} is not a folder", file=sys.stderr)
+        return 2
+    return go(args.submission)
+
+
+def cmd_build_autograder(args):
+    from grader import package
+    try:
+        out = package.build(args.out)
+    except package.PackageError as exc:
+        print(f"build-autograder: {exc}", file=sys.stderr)
+        return 1
+    print(f"wrote {out} ({out.stat().st_size / 2**20:.1f} MB)")
+    return 0
+
+
+def cmd_bench(args):
+    from grader import bench
+    return bench.main(args)
+
+
+def _optional(subparsers, module_name):
+    """Register module_name's subcommand; a broken module must not take `grade` down with it."""
+    if importlib.util.find_spec(module_name) is None:
+        return
+    try:
+        importlib.import_module(module_name).add_parser(subparsers)
+    except Exception as exc:  # report on use, not at start-up
+        name = module_name.rsplit(".", 1)[-1]
+        p = subparsers.add_parser(name, help=f"(unavailable: {module_name} failed to load)")
+        p.add_argument("rest", nargs=argparse.REMAINDER)
+
+        def broken(_args, exc=exc):
+            print(f"{name}: {module_name} could not be loaded: {type(exc).__name__}: {exc}",
+                  file=sys.stderr)
+            return 1
+        p.set_defaults(func=broken)
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(prog="python -m grader", description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    g = sub.add_parser("grade", help="grade a submission folder like Gradescope and print a score table")
+    g.add_argument("--submission", type=Path, default=None,
+                   help="folder holding submitted.py (default: the reference solution)")
+    g.add_argument("--results", type=Path, default=None,
+                   help="where to write results.json (default: not written)")
+    g.add_argument("--json", action="store_true", help="print results.json instead of the table")
+    g.set_defaults(func=cmd_grade)
+
+    b = sub.add_parser("build-autograder", help=f"write the Gradescope autograder zip")
+    b.add_argument("--out", type=Path, default=C.AUTOGRADER_ZIP,
+                   help=f"zip to write (default: {C.AUTOGRADER_ZIP.relative_to(C.ROOT)})")
+    b.set_defaults(func=cmd_build_autograder)
+
+    from grader.bench import add_arguments as bench_arguments
+    bench_arguments(sub.add_parser("bench", help="time grading, the data build or the reference"))
+
+    for module_name in OPTIONAL_COMMANDS:
+        _optional(sub, module_name)
+    return parser
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    # Bound to the real stderr now: the test runner's output capture must not put the grader's
+    # own log lines (e.g. the sandbox's) into a student's test output.
+    logging.basicConfig(stream=sys.stderr, level=logging.WARNING, format="%(message)s")
+    return args.func(args)

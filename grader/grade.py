@@ -1,0 +1,250 @@
+"""Grade one submission folder the way Gradescope does, and write results.json last.
+
+    from grader.grade import grade
+    results = grade("path/to/submission", "results.json")   # the results.json content
+
+Order: the context loads its trusted knowledge (hidden batch, reference, checkpoint) before any
+child starts; the suites run under gradescope-utils' JSONTestRunner; every process the grade
+started is dead; only then is results.json validated and written (atomically). Any exception of
+the grader itself still yields a valid results.json that says "grader error, contact staff".
+"""
+import io
+import os
+import resource
+import signal
+import sys
+import time
+import traceback
+import unittest
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import psutil
+from gradescope_utils.autograder_utils.json_test_runner import JSONTestResult, JSONTestRunner
+
+from grader import results as R
+
+SUBMISSION_FILE = "submitted.py"
+IMPORT_PROBE = "common:import_check"   # the context's fail-fast probe (grader/context.py)
+
+
+@dataclass
+class Outcome:
+    """A grade and how it went: what bench and the CLI need beyond results.json."""
+    results: dict
+    grader_error: str = ""                            # "" when the grader itself worked
+    preload_seconds: float = 0.0                      # the context's trusted knowledge
+    test_seconds: dict = field(default_factory=dict)  # test id -> seconds (probes run lazily,
+    probe_seconds: dict = field(default_factory=dict) # so a probe's cost lands on its first test)
+
+
+class _TimedResult(JSONTestResult):
+    """JSONTestResult that times each test, keeps skipped tests (as failed: an unrun test earns
+    nothing, and a test missing from results.json would shrink the maximum score), and flags
+    tests that crashed with an exception instead of failing an assertion: a grader bug."""
+
+    def startTest(self, test):
+        self._started = time.perf_counter()
+        super().startTest(test)
+
+    def stopTest(self, test):
+        super().stopTest(test)
+        if isinstance(test, unittest.TestCase):
+            self.timings[test.id()] = time.perf_counter() - self._started
+
+    def addError(self, test, err):
+        if not isinstance(test, unittest.TestCase):
+            # setUpClass/module fixture failure: its tests never run and would vanish.
+            self.fatal.append("".join(traceback.format_exception(*err)))
+            return
+        self.crashed.append((test.id(), "".join(traceback.format_exception(*err))))
+        super().addError(test, err)
+
+    def addSkip(self, test, reason):
+        super().addSkip(test, reason)
+        self.processResult(test, (unittest.SkipTest, unittest.SkipTest(reason), None))
+
+    def buildResult(self, test, err=None):
+        result = super().buildResult(test, err)
+        if self.crashed and self.crashed[-1][0] == test.id():
+            exc = err[1]
+            result["output"] = (f"{R.GRADER_ERROR}: this test crashed inside the grader "
+                                f"({type(exc).__name__}: {exc}); it is not a problem with your "
+                                "code, and its score is not final.\n")
+        return result
+
+
+class _Runner(JSONTestRunner):
+    resultclass = _TimedResult
+
+    def _makeResult(self):
+        result = super()._makeResult()
+        result.timings, result.crashed, result.fatal = {}, [], []
+        self.last_result = result
+        return result
+
+
+def _plain(value):
+    """numpy/torch scalars -> Python numbers, so the JSON is standard."""
+    return value.item() if hasattr(value, "item") and not isinstance(value, (int, float)) else value
+
+
+def _finish_tests(tests):
+    for t in tests:
+        for key in ("score", "max_score"):
+            if key in t:
+                t[key] = _plain(t[key])
+        t.setdefault("output", "")
+        t.setdefault("visibility", "visible")
+        t.setdefault("max_score", 0.0)  # an unweighted test: worth nothing, but listed
+        t.setdefault("score", 0.0)
+    tests.sort(key=lambda t: tuple(int(p) if p.isdigit() else p
+                                   for p in str(t.get("number", "")).split(".")))
+    return tests
+
+
+def _summary(results, note="", crashed=()):
+    """The top-level message: the total, then the one thing most worth reading."""
+    tests = results["tests"]
+    passed = sum(t["status"] == "passed" for t in tests)
+    total_max = sum(t["max_score"] for t in tests)
+    lines = [f"Score: {results['score']:g} / {total_max:g}. "
+             f"{passed} of {len(tests)} tests passed."]
+    if note:
+        lines.append(note)
+    if crashed:
+        lines.append(f"{R.GRADER_ERROR}: {len(crashed)} test(s) crashed inside the grader; "
+                     "their scores are not final.")
+    return "\n".join(lines)
+
+
+def _missing_file_results(suite, submission_dir):
+    """submitted.py absent (e.g. uploaded under another name): every test fails with that
+    reason, built by gradescope-utils' own result builder without running anything."""
+    found = sorted(p.name for p in Path(submission_dir).iterdir()) if Path(submission_dir).is_dir() else []
+    reason = (f"No file named {SUBMISSION_FILE} was found in your submission (found: "
+              f"{', '.join(found[:20]) or 'nothing'}). Upload your code as {SUBMISSION_FILE}.")
+    builder = _TimedResult(io.StringIO(), True, 1, [], [], "Test Failed: ")
+    builder.crashed, builder.buffer = [], False
+    err = (AssertionError, AssertionError(reason), None)
+    tests = [dict(builder.buildResult(t, err), score=0.0) for t in _iter_tests(suite)
+             if not builder.getLeaderboardData(t)[0]]
+    return {"tests": tests, "leaderboard": []}, reason
+
+
+def _iter_tests(suite):
+    for item in suite:
+        if isinstance(item, unittest.TestSuite):
+            yield from _iter_tests(item)
+        else:
+            yield item
+
+
+def _descendants():
+    try:
+        return psutil.Process().children(recursive=True)
+    except psutil.Error:
+        return []
+
+
+def reap_children(started_after):
+    """Kill every descendant started during this grade that is still alive.
+
+    The sandbox already kills each probe's process group and leftovers; this is the last line
+    before results.json is written, so nothing a child started can outlive it and write later.
+    """
+    victims = [p for p in _descendants() if _created(p) >= started_after]
+    for p in victims:
+        try:
+            os.killpg(p.pid, signal.SIGKILL) if os.getpgid(p.pid) == p.pid else p.kill()
+        except (ProcessLookupError, PermissionError, psutil.Error, OSError):
+            pass
+        try:
+            p.kill()
+        except psutil.Error:
+            pass
+    psutil.wait_procs(victims, timeout=5)
+    return victims
+
+
+def _created(p):
+    try:
+        return p.create_time()
+    except psutil.Error:
+        return float("inf")
+
+
+def run(submission_dir, results_path=None):
+    """Grade `submission_dir`; write results.json to `results_path` (if given) last.
+    Returns an Outcome (results, grader error, timings)."""
+    start_wall = time.time()
+    start = time.perf_counter()
+    outcome = Outcome(results={})
+    crashed = []
+    try:
+        # Imported here: it loads torch and the suites (the CLI's --help should not wait), and a
+        # failure to import it is a grader failure like any other.
+        from grader import context
+        t0 = time.perf_counter()
+        context.load()                      # trusted knowledge, before any child starts
+        outcome.preload_seconds = time.perf_counter() - t0
+        suite = context.load_suites()
+        submission_dir = Path(submission_dir)
+        note = ""
+        if not (submission_dir / SUBMISSION_FILE).is_file():
+            data, note = _missing_file_results(suite, submission_dir)
+        else:
+            ctx = context.set_submission(submission_dir)
+            runner = _Runner(stream=io.StringIO(), buffer=True, stdout_visibility="hidden")
+            runner.run(suite)
+            result = runner.last_result
+            if result.fatal:
+                raise RuntimeError("a suite's class set-up failed:\n" + "\n".join(result.fatal))
+            crashed = result.crashed
+            outcome.test_seconds = dict(result.timings)
+            outcome.probe_seconds = dict(getattr(ctx, "seconds", {}))
+            data = runner.json_data
+            probe = getattr(ctx, "results", {}).get(IMPORT_PROBE)
+            if probe is not None and not probe.ok:
+                note = ("Your submitted.py could not be imported, so no function in it could be "
+                        f"tested:\n{probe.error}")
+        results = {
+            "tests": _finish_tests(data["tests"]),
+            "leaderboard": [{k: _plain(v) for k, v in e.items() if v is not None}
+                            for e in data.get("leaderboard", []) if e.get("value") is not None],
+            "stdout_visibility": "hidden",
+        }
+        results["score"] = round(sum(t["score"] for t in results["tests"]), 6)
+        results["output"] = _summary(results, note, crashed)
+        if crashed:
+            outcome.grader_error = "\n".join(tb for _, tb in crashed)
+    except Exception:  # the grader's own failure: still a valid results.json
+        outcome.grader_error = traceback.format_exc()
+        results = R.grader_error_results(outcome.grader_error)
+    finally:
+        reap_children(start_wall - 1)
+    results["execution_time"] = round(time.perf_counter() - start, 2)
+    if not results.get("leaderboard"):
+        results.pop("leaderboard", None)
+    found = R.problems(results)
+    if found:
+        outcome.grader_error = "the grader produced an invalid results.json:\n" + "\n".join(found)
+        results = R.grader_error_results(outcome.grader_error, results["execution_time"])
+    if outcome.grader_error:
+        print(f"grader error:\n{outcome.grader_error}", file=sys.stderr)
+    outcome.results = results
+    if results_path is not None:
+        R.write_atomic(results_path, results)
+    return outcome
+
+
+def grade(submission_dir, results_path=None):
+    """The results.json content for `submission_dir`, also written to `results_path` if given."""
+    return run(submission_dir, results_path).results
+
+
+def peak_memory_mb():
+    """(this process's peak RSS, the largest child's peak RSS) in MB, from getrusage (KB on Linux)."""
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    return own, kids

@@ -1,0 +1,117 @@
+"""Build the Gradescope autograder zip (python -m grader build-autograder [--out FILE]).
+
+Layout of the zip (unpacked by Gradescope into /autograder/source):
+
+    setup.sh, run_autograder      Gradescope's two entry points, at the top level
+    requirements.txt              the pinned packages setup.sh installs
+    mpconfig.py, models.py, resnet18.pt
+    grader/                       without catalogue/ (the grader's own test cases) and caches
+    reference/                    the reference solution and what the grader imports from it
+    cifar10_batches/              the public data (copied into each probe's scratch folder)
+    hidden_data/eval_batch        the hidden batch (closed to probes by setup.sh)
+
+The data is checked against reference/data_manifest.json first, and the zip is written to a
+temporary file and renamed, so a failed build never leaves a partial zip behind.
+"""
+import json
+import os
+import tempfile
+import zipfile
+from pathlib import Path
+
+import mpconfig as C
+
+GRADESCOPE_DIR = Path(__file__).resolve().parent / "gradescope"
+ENTRY_POINTS = ("setup.sh", "run_autograder")
+TOP_FILES = ("requirements.txt", "mpconfig.py", "models.py", C.CHECKPOINT.name)
+PACKAGES = ("grader", "reference")
+# Never shipped: the grader's own test cases, the Gradescope scripts (shipped at the top level),
+# caches, and anything that is not source or data.
+EXCLUDED_DIRS = {"catalogue", "gradescope", "__pycache__", ".pytest_cache", ".hypothesis"}
+EXCLUDED_SUFFIXES = (".pyc", ".pyo", ".log", ".tmp", ".swp")
+FIXED_DATE = (2026, 1, 1, 0, 0, 0)   # same inputs, same zip bytes
+# Data and weights barely compress: a light level saves seconds for ~1 % size.
+BINARY_LEVEL, TEXT_LEVEL = 1, 9
+
+
+class PackageError(Exception):
+    """Something the zip needs is missing or stale; the message says what and how to fix it."""
+
+
+def _package_files(package):
+    root = C.ROOT / package
+    for folder, dirs, files in os.walk(root):
+        dirs[:] = sorted(d for d in dirs if d not in EXCLUDED_DIRS and not d.startswith("."))
+        for name in sorted(files):
+            if not name.endswith(EXCLUDED_SUFFIXES) and not name.startswith("."):
+                path = Path(folder) / name
+                yield path.relative_to(C.ROOT).as_posix(), path
+
+
+def members():
+    """[(name in the zip, source path, unix mode)] in zip order. Raises PackageError when a
+    required file is missing or the data differs from the manifest."""
+    from reference.build_data import verify
+    problems = verify()
+    if problems:
+        raise PackageError("the data does not match reference/data_manifest.json (run "
+                           "`python3 dev.py setup` to rebuild it):\n  " + "\n  ".join(problems))
+    if not C.REFERENCE_SOLUTION.is_file():
+        raise PackageError(f"{C.REFERENCE_SOLUTION} is missing: the grader compares with it")
+    out = [(name, GRADESCOPE_DIR / name, 0o755) for name in ENTRY_POINTS]
+    out += [(name, C.ROOT / name, 0o644) for name in TOP_FILES]
+    for package in PACKAGES:
+        out += [(name, path, 0o644) for name, path in _package_files(package)]
+    data = (*C.TRAIN_FILES, C.TEST_FILE, C.META_FILE)
+    out += [(f"{C.DATA_DIR.name}/{n}", C.DATA_DIR / n, 0o644) for n in data]
+    out += [(f"{C.HIDDEN_DIR.name}/{C.HIDDEN_FILE}", C.HIDDEN_DIR / C.HIDDEN_FILE, 0o600)]
+    missing = [str(path) for _, path, _ in out if not path.is_file()]
+    if missing:
+        raise PackageError("missing: " + ", ".join(missing))
+    return out
+
+
+def checkpoint_warning():
+    """A warning when resnet18.pt is not the one the model card describes (or has no card)."""
+    from reference.build_data import sha256_file
+    if not C.MODEL_CARD.is_file():
+        return (f"warning: {C.MODEL_CARD.relative_to(C.ROOT)} is missing: {C.CHECKPOINT.name} may "
+                "be the provisional (untrained) checkpoint")
+    card = json.loads(C.MODEL_CARD.read_text())
+    if card.get("sha256") != sha256_file(C.CHECKPOINT):
+        raise PackageError(f"{C.CHECKPOINT.name}'s SHA-256 differs from the model card's "
+                           f"({C.MODEL_CARD.relative_to(C.ROOT)}): refusing to ship a checkpoint "
+                           "the thresholds were not calibrated on")
+    return ""
+
+
+TEXT_SUFFIXES = (".py", ".json", ".txt", ".md", ".sh", ".toml", ".yml", ".yaml")
+
+
+def _level(name):
+    return TEXT_LEVEL if name.endswith(TEXT_SUFFIXES) or name in ENTRY_POINTS else BINARY_LEVEL
+
+
+def build(out=C.AUTOGRADER_ZIP):
+    """Write the zip to `out` (temp file + rename); returns its path."""
+    out = Path(out)
+    warning = checkpoint_warning()
+    if warning:
+        print(warning)
+    entries = members()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
+    os.close(fd)
+    try:
+        with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as zf:
+            for name, path, mode in entries:
+                info = zipfile.ZipInfo(name, FIXED_DATE)
+                info.external_attr = (0o100000 | mode) << 16   # a regular file and its mode
+                zf.writestr(info, path.read_bytes(), compress_type=zipfile.ZIP_DEFLATED,
+                            compresslevel=_level(name))
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, out)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return out

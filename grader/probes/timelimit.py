@@ -1,0 +1,23 @@
+"""A time limit on one call inside the child, so a hanging part costs only its own tests.
+
+SIGALRM interrupts Python code (loops in the student's functions); a call stuck inside one long C
+operation is stopped by the sandbox's wall-clock limit on the whole child instead.
+"""
+import signal
+
+
+class PartTimeout(Exception):
+    """The call ran past its limit."""
+
+
+def time_limited(seconds, fn, *args):
+    """fn(*args), interrupted by PartTimeout after `seconds` of wall time."""
+    def on_alarm(signum, frame):
+        raise PartTimeout(f"stopped after {seconds:g} s: an endless loop, or far too slow?")
+    previous = signal.signal(signal.SIGALRM, on_alarm)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        return fn(*args)
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)

@@ -1,0 +1,91 @@
+"""What every suite shares: points from mpconfig, access to the probes, student-facing failures.
+
+A suite module has PROBE (the probe its checks ride on), prepare(knowledge) -> (probe args,
+reference answers), pure judge_* functions (data + answers -> list of problems, testable without
+any child), and one GradedCase subclass whose tests call the judges.
+"""
+import math
+import unittest
+
+from gradescope_utils.autograder_utils.decorators import (leaderboard, number, partial_credit,
+                                                          visibility, weight)
+
+import mpconfig as C
+from grader import context
+
+MAX_PROBLEMS = 5          # listed per failed test; the rest are counted
+OUTPUT_TAIL_CHARS = 1500  # of a failed probe's captured output, shown with its error
+
+
+def graded(num, partial=False):
+    """Points and visibility of test `num` from mpconfig.TESTS, and its Gradescope number."""
+    points, vis = C.TESTS[num]
+
+    def decorate(fn):
+        fn = partial_credit(points)(fn) if partial else weight(points)(fn)
+        return visibility(vis)(number(num)(fn))
+    return decorate
+
+
+def leaderboard_column(column):
+    return leaderboard(column, C.LEADERBOARD[column])
+
+
+def report(problems):
+    """One message from a list of problems, at most MAX_PROBLEMS of them spelled out."""
+    shown = problems[:MAX_PROBLEMS]
+    more = len(problems) - len(shown)
+    return "\n".join(["- " + p for p in shown] + ([f"(and {more} more)"] if more > 0 else []))
+
+
+def fmt(x):
+    """A number as a student reads it (no 17-digit floats)."""
+    if isinstance(x, float):
+        return f"{x:.6g}" if math.isfinite(x) else str(x)
+    return str(x)
+
+
+class GradedCase(unittest.TestCase):
+    """Base of every suite's TestCase."""
+    maxDiff = None
+
+    def setUp(self):
+        # gradescope-utils keeps a partial score / leaderboard value on the test function itself;
+        # cleared so a second grade in the same process never inherits the previous one's.
+        fn = getattr(type(self), self._testMethodName)
+        for attr in ("__score__", "__leaderboard_value__"):
+            if hasattr(fn, attr):
+                setattr(fn, attr, None)
+
+    @property
+    def ctx(self):
+        return context.current()
+
+    def probe_data(self, probe):
+        """The probe's data, or the test fails with why the grader could not run the code."""
+        result = self.ctx.probe(probe)
+        if not result.ok:
+            output = (result.output or "").strip()
+            if output:
+                print("Output of your code before it stopped (last part):\n" + output[-OUTPUT_TAIL_CHARS:])
+            self.fail(f"The grader could not run your code for this test: {result.error}")
+        return result.data
+
+    def part(self, probe, key, what):
+        """One guarded part of a probe's answer: its value, or the test fails with the error
+        (`what` names the student's function(s) involved)."""
+        data = self.probe_data(probe)
+        if key not in data:
+            self.fail(f"grader error: probe {probe} returned no part '{key}'; contact course staff")
+        return self.unwrap(data[key], what)
+
+    def unwrap(self, guarded, what):
+        if "error" in guarded:
+            self.fail(f"{what} raised an error:\n{guarded['error']}")
+        return guarded["value"]
+
+    def check(self, problems, passed_note):
+        """Fail with the problems, or print what was verified."""
+        if problems:
+            self.fail(report(problems))
+        print(passed_note)

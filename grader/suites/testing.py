@@ -1,0 +1,82 @@
+"""Tests 6.x: test() returns the reference's accuracy, as a fraction, and leaves the model alone.
+
+The submission's test() gets the grader's model in training mode (as after train()) and two
+unshuffled loaders of the same images with different batch sizes, the last batch partial: a mean
+of per-batch accuracies, a count of batches instead of images, a percentage, or batch-norm in
+training mode all give a different number; the last also overwrites the running statistics.
+"""
+import math
+
+import mpconfig as C
+from grader.context import FUNCTIONS_PROBE
+from grader.probes import fixtures
+from grader.suites.base import GradedCase, fmt, graded
+
+PROBE = FUNCTIONS_PROBE
+
+
+def prepare(k):
+    rows, labels = k.public(C.TEST_FILE)
+    first, n = C.TEST_CHECK["first"], C.TEST_CHECK["images"]
+    net = fixtures.GraderNet(k.checkpoint, C.FIXTURE_SEED, lock_backbone_eval=False)
+    accuracies = [float(k.reference.test(fixtures.labelled_loader(rows[first:first + n],
+                                                                  labels[first:first + n], b),
+                                         net.train()))
+                  for b in C.TEST_CHECK["batch_sizes"]]
+    args = dict(C.TEST_CHECK, batch_sizes=list(C.TEST_CHECK["batch_sizes"]), file=C.TEST_FILE,
+                seed=C.FIXTURE_SEED)
+    return {"test": args}, {"accuracies": accuracies, "images": n,
+                            "batch_sizes": list(C.TEST_CHECK["batch_sizes"])}
+
+
+def judge_accuracy(results, ans):
+    problems = []
+    for r, want in zip(results, ans["accuracies"]):
+        call = f"test(loader of {ans['images']} images in batches of {r['batch_size']}, model)"
+        value = r["value"]
+        if value is None:
+            problems.append(f"{call} returned a {r['describe']['type']}; expected a number, the "
+                            "fraction of images classified correctly")
+        elif not math.isfinite(value) or not 0.0 <= value <= 1.0:
+            hint = " (a percentage? return a fraction in [0, 1])" if math.isclose(
+                value, 100 * want, abs_tol=1e-6) else ""
+            problems.append(f"{call} returned {fmt(value)}; expected {fmt(want)}, a fraction in [0, 1]{hint}")
+        elif abs(value - want) > C.TEST_CHECK_ATOL:
+            problems.append(f"{call} returned {fmt(value)}; expected {fmt(want)}: correct "
+                            f"predictions (argmax of the logits) over all {ans['images']} images, "
+                            "with the model in eval mode")
+    if len(results) != len(ans["accuracies"]):
+        problems.append("grader error: missing accuracy checks")
+    return problems
+
+
+def judge_unchanged(results):
+    problems = []
+    for r in results:
+        if r["changed"]:
+            problems.append(f"test() changed {len(r['changed'])} of the model's tensors (e.g. "
+                            f"{', '.join(r['changed'][:3])}): testing must not train the model or "
+                            "update batch-norm statistics (evaluate in eval mode, under torch.no_grad())")
+        if r["modes_changed"]:
+            problems.append("test() left the model in another mode than it got it in (training "
+                            "mode): remember model.training, and restore it with "
+                            "model.train(was_training) at the end")
+        if problems:
+            break
+    return problems
+
+
+class TestTests(GradedCase):
+    @graded("6.1")
+    def test_6_1_accuracy(self):
+        """6.1 test: the reference's accuracy, as a fraction"""
+        results = self.part(PROBE, "test", "test()")
+        ans = self.ctx.answers("testing")
+        self.check(judge_accuracy(results, ans),
+                   f"ok: accuracies {[fmt(a) for a in ans['accuracies']]} for batch sizes {ans['batch_sizes']}")
+
+    @graded("6.2")
+    def test_6_2_model_unchanged(self):
+        """6.2 test: the model's parameters, buffers and mode are left unchanged"""
+        results = self.part(PROBE, "test", "test()")
+        self.check(judge_unchanged(results), "ok: parameters, buffers and training flags unchanged")

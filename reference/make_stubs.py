@@ -1,0 +1,123 @@
+"""Generate the student stubs (top-level submitted.py) from the reference solution.
+
+    python -m reference.make_stubs            # write submitted.py
+    python -m reference.make_stubs --check    # exit 1 (with a diff summary) if it is stale
+
+Every solution region of reference/submitted.py, the lines between a START and an END marker,
+becomes one ``raise NotImplementedError(MESSAGE)`` at the marker's indentation. Everything else
+(imports, signatures, docstrings, the markers themselves, given code) is copied unchanged, so
+the stubs can never drift from the reference by hand edits.
+"""
+import argparse
+import difflib
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import mpconfig as C  # noqa: E402
+
+START = "################# Your Code Starts Here #################"
+END = "################## Your Code Ends here ##################"
+MESSAGE = "You need to write this part!"
+
+
+class StubError(Exception):
+    """A malformed reference: the message names the line and what is wrong."""
+
+
+def solution_regions(text, name="reference"):
+    """The solution regions of ``text`` as a list of (start_line, end_line, body_lines).
+
+    Line numbers are 1-based and point at the markers. Raises StubError for an unclosed,
+    nested, unopened or empty region, or markers at different indentation.
+    """
+    regions, open_at, indent, body = [], None, "", []
+    for number, line in enumerate(text.splitlines(), 1):
+        stripped = line.strip()
+        if stripped == START:
+            if open_at is not None:
+                raise StubError(f"{name}:{number}: region opened again before the one at line {open_at} was closed")
+            open_at, indent, body = number, line[: len(line) - len(line.lstrip())], []
+        elif stripped == END:
+            if open_at is None:
+                raise StubError(f"{name}:{number}: end marker without a start marker")
+            if line[: len(line) - len(line.lstrip())] != indent:
+                raise StubError(f"{name}:{number}: end marker indented differently from its start (line {open_at})")
+            if not any(b.strip() for b in body):
+                raise StubError(f"{name}:{open_at}: empty solution region")
+            regions.append((open_at, number, body))
+            open_at = None
+        elif open_at is not None:
+            body.append(line)
+    if open_at is not None:
+        raise StubError(f"{name}:{open_at}: region never closed (no end marker)")
+    if not regions:
+        raise StubError(f"{name}: no solution regions (markers: {START!r} ... {END!r})")
+    return regions
+
+
+def make_stubs(text, name="reference"):
+    """The stub source for reference source ``text``."""
+    solution_regions(text, name)  # validates the markers before anything is produced
+    out, inside = [], False
+    for line in text.splitlines():
+        stripped = line.strip()
+        if stripped == START:
+            indent = line[: len(line) - len(line.lstrip())]
+            out += [line, f'{indent}raise NotImplementedError("{MESSAGE}")']
+            inside = True
+        elif stripped == END:
+            out.append(line)
+            inside = False
+        elif not inside:
+            out.append(line)
+    return "\n".join(out) + "\n"
+
+
+def write_atomic(path, text):
+    """Write via a temporary file in the same folder, so a failure leaves the old file intact."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--check", action="store_true",
+                        help="do not write; exit 1 if the stubs differ from the generator's output")
+    parser.add_argument("--reference", type=Path, default=C.REFERENCE_SOLUTION)
+    parser.add_argument("--out", type=Path, default=C.STUBS)
+    args = parser.parse_args(argv)
+    try:
+        stubs = make_stubs(args.reference.read_text(), str(args.reference))
+    except (OSError, StubError) as exc:
+        print(f"make_stubs: {exc}", file=sys.stderr)
+        return 2
+    if args.check:
+        current = args.out.read_text() if args.out.is_file() else ""
+        if current == stubs:
+            print(f"make_stubs: {args.out} is up to date")
+            return 0
+        diff = list(difflib.unified_diff(current.splitlines(), stubs.splitlines(),
+                                         f"{args.out} (committed)", f"{args.out} (generated)", lineterm=""))
+        print(f"make_stubs: {args.out} differs from the output of the generator "
+              f"({sum(1 for d in diff if d[:1] in '+-') - 2} changed lines); "
+              f"run: python -m reference.make_stubs", file=sys.stderr)
+        print("\n".join(diff[:40]) + ("\n..." if len(diff) > 40 else ""), file=sys.stderr)
+        return 1
+    write_atomic(args.out, stubs)
+    print(f"make_stubs: wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
