@@ -49,7 +49,7 @@ PROBE_MAX_PROCS = 256               # process/thread cap for the probe user
 PROBE_MAX_FILE_MB = 256             # largest file a probe may write
 PROBE_OUTPUT_KEEP_BYTES = 4096      # of captured stdout/stderr, the first and the last N bytes
 PROBE_TIMEOUT_S = 90                # default wall-clock limit of one probe
-PROBE_IMPORT_TIMEOUT_S = 30         # the first probe (import check): python + torch + import submitted
+PROBE_IMPORT_TIMEOUT_S = 60         # the first probe (import check): python + torch + import submitted
 # This torch wheel maps ~3.5 GB of address space (CUDA libraries) before it allocates anything,
 # so the RLIMIT_AS backstop is PROBE_MEMORY_MB plus this; the real cap is a memory cgroup (v1)
 # where the grader can make one (root), else this address-space limit alone.
@@ -85,9 +85,10 @@ TESTS = {
 }
 LEADERBOARD = {"accuracy": "desc", "seconds": "asc"}   # column -> sort order
 
-# Hidden-set accuracy -> share of 7.3's points; the first tier reached counts. PLACEHOLDERS:
-# the lead sets them from the reference's measured accuracy with the real checkpoint.
-ACCURACY_TIERS = ((0.88, 1.00), (0.85, 0.75), (0.80, 0.50), (0.70, 0.25))
+# Hidden-set accuracy -> share of 7.3's points; the first tier reached counts. Set from the
+# reference: 0.894 on the hidden batch (seeds 0-2 within 0.002; its linear-probe ceiling with
+# this backbone is 0.8965), so full credit leaves 2.4 points of room for other sound recipes.
+ACCURACY_TIERS = ((0.87, 1.00), (0.84, 0.75), (0.80, 0.50), (0.70, 0.25))
 # A real classifier is about as accurate on mirrored images as on the originals; a lookup
 # table of memorised images is not. A larger gap forfeits 7.3's points.
 FLIP_GAP_MAX = 0.10

@@ -488,7 +488,7 @@ def test_full_real_build_reproduces_the_manifest(tmp_path):
     src = real_source()
     proc = subprocess.run([sys.executable, "-m", "reference.build_data", "--source", str(src),
                            "--out", str(tmp_path / "pub"), "--hidden-out", str(tmp_path / "hid")],
-                          cwd=C.ROOT, capture_output=True, text=True, timeout=300)
+                          cwd=C.ROOT, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr
     assert B.verify(tmp_path / "pub", tmp_path / "hid") == []
     assert sorted(p.name for p in tmp_path.iterdir()) == ["hid", "pub"]

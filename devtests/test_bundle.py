@@ -77,10 +77,14 @@ def bundle_lines(bundle):
     return lines
 
 
+# Generic PyTorch idioms the notebook must use as well: they give nothing away.
+IDIOMS = {"with torch.no_grad():", "loss_fn = nn.CrossEntropyLoss()"}
+
+
 def non_trivial(line):
-    """A solution line worth hiding: code (not a comment, bracket or bare keyword) of some length."""
+    """A solution line worth hiding: code (not a comment or idiom) of some length."""
     line = line.strip()
-    return len(line) >= 16 and not line.startswith("#")
+    return len(line) >= 16 and not line.startswith("#") and line not in IDIOMS
 
 
 def test_no_solution_text(built):

@@ -52,7 +52,7 @@ def section_titles():
             head = node.value.value.strip()
             number, _, title = head.partition(".")
             if number.isdigit() and number not in titles:
-                titles[number] = " ".join(title.replace("(a)", "").split())
+                titles[number] = " ".join(title.replace("(a)", "").split()).rstrip(".")
     return titles
 
 

@@ -6,6 +6,7 @@ run_model() and measures its accuracy on hidden images), but failing one means a
 your code does not yet do what its docstring asks.
 """
 import math
+import numbers
 
 import numpy as np
 import pytest
@@ -186,17 +187,31 @@ def test_training_reduces_loss(submitted, test_batch):
           "frozen parameters unchanged by training", f"{len(changed)} changed, e.g. {changed[:1]}")
 
 
+def as_number(value):
+    """test()'s result as a float, or None if it is not a number (a 1-element tensor counts)."""
+    if isinstance(value, torch.Tensor):
+        return float(value.item()) if value.numel() == 1 else None
+    return float(value) if isinstance(value, numbers.Real) else None
+
+
 def test_test_returns_accuracy(submitted, test_batch):
     dataset = submitted.build_dataset([TEST_FILE], transform=submitted.get_preprocess_transform("test"))
     subset = torch.utils.data.Subset(dataset, range(100))
     loader = submitted.build_dataloader(subset, {"batch_size": 32, "shuffle": False})
     model = submitted.build_model()
     model.train()
-    acc = submitted.test(loader, model)
-    check(isinstance(acc, float), "test (return a Python float, e.g. correct / total)",
-          "a float", type(acc).__name__)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    result = submitted.test(loader, model)
+    acc = as_number(result)
+    check(acc is not None, "test (return a number, e.g. correct / total)", "a float", type(result).__name__)
     check(0.0 <= acc <= 1.0, "test (accuracy is a fraction, not a percentage)",
           "a value in [0, 1]", acc)
+    check(model.training, "test (remember model.training, call model.eval(), and restore the mode "
+          "with model.train(was_training) at the end)",
+          "the model back in training mode, as test() got it", "eval mode")
+    changed = [k for k, v in model.state_dict().items() if not torch.equal(v, before[k])]
+    check(not changed, "test (evaluate in eval mode under torch.no_grad(); do not train)",
+          "the model's parameters and buffers unchanged", f"{len(changed)} changed, e.g. {changed[:1]}")
     model.eval()
     with torch.no_grad():
         predictions = model(torch.stack([subset[i][0] for i in range(100)])).argmax(dim=1)

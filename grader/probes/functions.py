@@ -293,7 +293,8 @@ def probe(args):
         os.chdir(home)
         out[name] = guard(time_limited, limit, fn, args[name])
     os.chdir(home)
-    out["model"] = model_checks(dict(args["model"], part_timeout=limit))
+    # These two guard their own sub-parts; wrapped like the others for the parent.
+    out["model"] = {"value": model_checks(dict(args["model"], part_timeout=limit))}
     os.chdir(home)
-    out["optimizer"] = optimizer_checks(dict(args["optimizer"], part_timeout=limit))
+    out["optimizer"] = {"value": optimizer_checks(dict(args["optimizer"], part_timeout=limit))}
     return out

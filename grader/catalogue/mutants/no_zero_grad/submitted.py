@@ -328,9 +328,8 @@ def run_model():
     HPARAMS = {"lr": 1e-3}
 
     train_files = [f"cifar10_batches/data_batch_{i}" for i in range(1, 6)]
-    test_files = ["cifar10_batches/test_batch"]
     train_dataset = build_dataset(train_files, transform=get_preprocess_transform("train"))
-    test_dataset = build_dataset(test_files, transform=get_preprocess_transform("test"))
+    test_dataset = build_dataset(["cifar10_batches/test_batch"], transform=get_preprocess_transform("test"))
     train_dataloader = build_dataloader(train_dataset, {"batch_size": BATCH_SIZE, "shuffle": True})
     test_dataloader = build_dataloader(test_dataset, {"batch_size": BATCH_SIZE, "shuffle": False})
 
