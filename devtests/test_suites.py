@@ -61,7 +61,7 @@ def test_reference_scores_full_marks(reference_grade):
 
 @pytest.mark.slow
 def test_import_failure_fails_everything_with_one_child(tmp_path):
-    (tmp_path / "submitted.py").write_text("import torch\nthis is not python\n")
+    (tmp_path / "submitted.py").write_text("import torch\ndef broken(:\n    pass\n")
     results, ctx = run_suites(tmp_path)
     assert results["score"] == 0
     assert len(results["tests"]) == len(C.TESTS)

@@ -131,6 +131,11 @@ ENTRIES = [
                "        self.images = data.reshape(-1, 3, 32, 32).permute(0, 2, 3, 1).contiguous()\n"
                "        self.labels = torch.tensor(labels)\n"),
               ("        image = self.images[idx]\n", "        image = self.images[idx].numpy()\n")]),
+    Entry("variants", "eval_without_restore", "test() switches to eval mode and leaves the model there",
+          {"score": 100}, [
+              ("    # Testing must not change the model: remember its mode and restore it at the end.\n"
+               "    was_training = model.training\n", ""),
+              ("    model.train(was_training)\n", "")]),
     Entry("variants", "loader_extra_keys", "run_model passes num_workers and drop_last through loader_params",
           {"score": 100}, [
               ('{"batch_size": BATCH_SIZE, "shuffle": True}',

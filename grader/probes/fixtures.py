@@ -129,6 +129,3 @@ def fingerprint(module):
     return out
 
 
-def training_flags(module):
-    """name -> training flag of every submodule ('' is the module itself)."""
-    return {name: bool(m.training) for name, m in module.named_modules()}

@@ -57,10 +57,8 @@ def judge_unchanged(results):
             problems.append(f"test() changed {len(r['changed'])} of the model's tensors (e.g. "
                             f"{', '.join(r['changed'][:3])}): testing must not train the model or "
                             "update batch-norm statistics (evaluate in eval mode, under torch.no_grad())")
-        if r["modes_changed"]:
-            problems.append("test() left the model in another mode than it got it in (training "
-                            "mode): remember model.training, and restore it with "
-                            "model.train(was_training) at the end")
+        # Switching to eval mode and staying there is what most correct submissions do (the
+        # next train() call switches back), so the mode flag is not judged: only tensors are.
         if problems:
             break
     return problems
@@ -77,6 +75,6 @@ class TestTests(GradedCase):
 
     @graded("6.2")
     def test_6_2_model_unchanged(self):
-        """6.2 test: the model's parameters, buffers and mode are left unchanged"""
+        """6.2 test: the model's parameters and buffers are left unchanged"""
         results = self.part(PROBE, "test", "test()")
-        self.check(judge_unchanged(results), "ok: parameters, buffers and training flags unchanged")
+        self.check(judge_unchanged(results), "ok: parameters and buffers unchanged")
