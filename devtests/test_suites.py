@@ -139,9 +139,9 @@ def test_partial_score_does_not_leak_into_the_next_grade():
 TEST_ANS = {"accuracies": [0.25, 0.25], "images": 100, "batch_sizes": [32, 7]}
 
 
-def _test_result(value, batch_size=32, changed=(), modes=()):
+def _test_result(value, batch_size=32, changed=()):
     return {"batch_size": batch_size, "value": value, "describe": {"type": "builtins.float"},
-            "changed": list(changed), "modes_changed": list(modes)}
+            "changed": list(changed)}
 
 
 def test_test_judge_accepts_the_fraction_and_refuses_a_percentage():
@@ -160,7 +160,6 @@ def test_test_judge_refuses_non_numbers_and_near_misses():
 
 def test_test_judge_refuses_a_changed_model():
     assert testing.judge_unchanged([_test_result(0.25)]) == []
-    assert "mode" in testing.judge_unchanged([_test_result(0.25, modes=[""])])[0]
     assert "bn1.running_mean" in testing.judge_unchanged(
         [_test_result(0.25, changed=["backbone.bn1.running_mean"])])[0]
 
