@@ -106,7 +106,7 @@ CALIBRATION_REPEATS = 3             # its median time counts
 CALIBRATION_REFERENCE_S = 0.2       # the workload's median seconds on the 2-core dev machine (re-measure idle)
 # run_model's limit while validating the grader: well above a correct submission's run_model
 # time on a busy 2-core machine (about 20 s idle), far below production's calibrated limit.
-VALIDATE_RUN_MODEL_LIMIT_S = 150
+VALIDATE_RUN_MODEL_LIMIT_S = 100
 RUN_MODEL_SEED = 0                  # torch, numpy and random are seeded with it before run_model
 
 # The cheap checks (tests 1-6) share one probe; each of its 12 parts has its own time limit so

@@ -122,7 +122,9 @@ def grader_error_results(detail, execution_time=0.0):
 
 
 def is_grader_error(results):
-    return results.get("output", "").startswith(GRADER_ERROR)
+    """The whole grade or any one test crashed inside the grader."""
+    outputs = [results.get("output", "")] + [t.get("output", "") for t in results.get("tests", [])]
+    return any(GRADER_ERROR in (o or "") for o in outputs)
 
 
 def _fmt(x):

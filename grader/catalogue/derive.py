@@ -213,8 +213,9 @@ ENTRIES = [
           {"must_fail": ["3.3"], "min_lost": points("3.3")},
           [(HEAD, "        self.backbone.fc = nn.Linear(self.backbone.fc.in_features, 10)\n")]),
     Entry("mutants", "slow_dataset", "decodes every image pixel by pixel in Python: run_model runs out of time",
+          # 1.1 indexes enough items to hit the 20 s per-check limit at this speed too.
           {"must_fail": list(RUN_MODEL), "min_lost": points(*RUN_MODEL),
-           "max_lost": points(*RUN_MODEL), "times_out": True},
+           "max_lost": points(*RUN_MODEL, "1.1"), "times_out": True},
           [("        self.images = np.concatenate(images).reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)\n",
             "        self.rows = np.concatenate(images)\n"),
            ("        image = self.images[idx]\n",
@@ -403,7 +404,9 @@ _daemon()
           [("    return model\n    ################## Your Code Ends here",
             "    return test(test_dataloader, model)\n    ################## Your Code Ends here")]),
     Entry("hostile", "nan_logits", "forward returns NaN logits",
-          {"max_points": TOTAL - points("5.1", "7.3")},
+          # train() and test() are judged on the grader's own model, so only the checks of
+          # this forward's outputs (3.3, 3.4) and the accuracy fall.
+          {"max_points": TOTAL - points("3.3", "3.4", "7.3")},
           [("        return self.backbone(x)\n", "        return self.backbone(x) * float(\"nan\")\n")]),
 ]
 

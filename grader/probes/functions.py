@@ -266,12 +266,16 @@ def test_check(args):
     out = []
     for batch_size in args["batch_sizes"]:
         loader = fixtures.labelled_loader(rows[first:first + n], labels[first:first + n], batch_size)
+        net.zero_grad(set_to_none=True)
         before = fixtures.fingerprint(net)
         value = submitted.test(loader, net)
         after = fixtures.fingerprint(net)
+        # Gradients left behind mean test() ran backward(): testing must not build them.
+        grads = [f"{name}.grad" for name, p in net.named_parameters() if p.grad is not None]
         out.append({"batch_size": batch_size, "describe": _describe(value),
                     "value": _accuracy_value(value),
-                    "changed": [b["name"] for a, b in zip(before, after) if a["digest"] != b["digest"]]})
+                    "changed": [b["name"] for a, b in zip(before, after)
+                                if a["digest"] != b["digest"]] + grads})
         net.train()
     return out
 

@@ -4,6 +4,7 @@ A suite module has PROBE (the probe its checks ride on), prepare(knowledge) -> (
 reference answers), pure judge_* functions (data + answers -> list of problems, testable without
 any child), and one GradedCase subclass whose tests call the judges.
 """
+import functools
 import math
 import unittest
 
@@ -22,9 +23,25 @@ def graded(num, partial=False):
     points, vis = C.TESTS[num]
 
     def decorate(fn):
+        fn = _malformed_answers_fail(fn)
         fn = partial_credit(points)(fn) if partial else weight(points)(fn)
         return visibility(vis)(number(num)(fn))
     return decorate
+
+
+def _malformed_answers_fail(fn):
+    """A child's answer of the wrong shape (a submission that patched torch.save, say) is the
+    submission's failure, not a grader crash. The reference and the correct variants, which
+    validate must score at 100 %, keep a genuine grader bug of this kind from hiding here."""
+    @functools.wraps(fn)
+    def judged(self, *args, **kwargs):
+        try:
+            return fn(self, *args, **kwargs)
+        except (KeyError, IndexError, TypeError, AttributeError) as exc:
+            self.fail("The grader could not make sense of what your code returned "
+                      f"({type(exc).__name__}: {exc}). Does submitted.py change torch, numpy or "
+                      "Python's builtins? It must not.")
+    return judged
 
 
 def leaderboard_column(column):

@@ -55,8 +55,9 @@ def judge_unchanged(results):
     for r in results:
         if r["changed"]:
             problems.append(f"test() changed {len(r['changed'])} of the model's tensors (e.g. "
-                            f"{', '.join(r['changed'][:3])}): testing must not train the model or "
-                            "update batch-norm statistics (evaluate in eval mode, under torch.no_grad())")
+                            f"{', '.join(r['changed'][:3])}): testing must not train the model, "
+                            "update batch-norm statistics or leave gradients behind (evaluate in "
+                            "eval mode, under torch.no_grad(), without backward())")
         # Switching to eval mode and staying there is what most correct submissions do (the
         # next train() call switches back), so the mode flag is not judged: only tensors are.
         if problems:
@@ -75,6 +76,6 @@ class TestTests(GradedCase):
 
     @graded("6.2")
     def test_6_2_model_unchanged(self):
-        """6.2 test: the model's parameters and buffers are left unchanged"""
+        """6.2 test: the model's parameters, buffers and gradients are left unchanged"""
         results = self.part(PROBE, "test", "test()")
         self.check(judge_unchanged(results), "ok: parameters and buffers unchanged")
