@@ -45,7 +45,9 @@ def _malformed_answers_fail(fn):
 
 
 def leaderboard_column(column):
-    return leaderboard(column, C.LEADERBOARD[column])
+    def decorate(fn):
+        return leaderboard(column, C.LEADERBOARD[column])(_malformed_answers_fail(fn))
+    return decorate
 
 
 def report(problems):
