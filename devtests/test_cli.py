@@ -125,7 +125,7 @@ def test_score_table_lists_tests_total_leaderboard_and_seconds():
     assert any(line.split()[:1] == ["1.1"] and "4/4" in line and "passed" in line for line in table)
     assert any(line.startswith("7.3") and "2.5/16" in line and "failed" in line for line in table)
     assert any("total" in line and "6.5/20" in line for line in table)
-    assert "accuracy: 0.8125" in table and "seconds: 41.27" in table
+    assert "accuracy: 0.8125" in table and "grading time: 41.27 s" in table
 
 
 # --- submissions that fail early: real grades, stopped by the import check ----------------------

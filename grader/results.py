@@ -160,7 +160,7 @@ def score_table(results):
                      "")))
     for entry in results.get("leaderboard", []):
         out.append(f"{entry['name']}: {_fmt(entry['value'])}")
-    out.append(f"seconds: {_fmt(results.get('execution_time', 0))}")
+    out.append(f"grading time: {_fmt(results.get('execution_time', 0))} s")
     if results.get("output"):
         out.append("")
         out.append(results["output"])
