@@ -14,7 +14,7 @@ builds the grading knowledge once and then grades entries one after another, in-
 double-forked daemons included, stays its descendant: after each grade it lists, kills and
 reports them. A worker that dies or overruns is killed and replaced; the entry is a mismatch.
 
-Validation shortens run_model's time limit (VALIDATE_RUN_MODEL_LIMIT_S) so that the entries that
+Validation shortens run_model's time limit (mpconfig.VALIDATE_RUN_MODEL_LIMIT_S) so that the entries that
 must time out cost minutes, not the production quarter hour; correct variants then prove they
 finish well within the real limit.
 """
@@ -38,7 +38,6 @@ import mpconfig as C
 
 CATALOGUE = Path(__file__).resolve().parent / "catalogue"
 KINDS = ("variants", "mutants", "hostile")
-VALIDATE_RUN_MODEL_LIMIT_S = C.VALIDATE_RUN_MODEL_LIMIT_S
 GRACE_S = 30                      # the brief's "configured limit + 30 s"
 WORKER_START_S = 300              # building the knowledge: calibration, reference answers
 RESULTS_MAX_BYTES = 1_000_000     # Gradescope shows results.json files up to about 1 MB
@@ -380,7 +379,7 @@ def _signal_name(code):
 
 # --- the run --------------------------------------------------------------------------------------------
 
-def validate(entries, *, jobs=1, keep=None, run_model_limit_s=VALIDATE_RUN_MODEL_LIMIT_S,
+def validate(entries, *, jobs=1, keep=None, run_model_limit_s=C.VALIDATE_RUN_MODEL_LIMIT_S,
              log_path=None, progress=print):
     """Grade every entry; returns [(entry, outcome, mismatches)] in catalogue order."""
     import psutil
@@ -489,8 +488,8 @@ def add_parser(subparsers):
                    help="entries to grade: reference, a kind (variants, mutants, hostile), a name or kind/name")
     p.add_argument("--jobs", type=int, default=1, help="entries graded at once (default 1)")
     p.add_argument("--keep", type=Path, help="write each entry's outcome and results here")
-    p.add_argument("--run-model-limit", type=float, default=VALIDATE_RUN_MODEL_LIMIT_S,
-                   help=f"run_model's time limit while validating (default {VALIDATE_RUN_MODEL_LIMIT_S} s)")
+    p.add_argument("--run-model-limit", type=float, default=C.VALIDATE_RUN_MODEL_LIMIT_S,
+                   help=f"run_model's time limit while validating (default {C.VALIDATE_RUN_MODEL_LIMIT_S} s)")
     p.set_defaults(func=main)
     return p
 
@@ -514,7 +513,7 @@ def main(args):
 def bench(args=None):
     """`python -m grader bench validate`: the whole catalogue, timed."""
     ns = argparse.Namespace(only=None, jobs=getattr(args, "jobs", None) or 1, keep=None,
-                            run_model_limit=VALIDATE_RUN_MODEL_LIMIT_S)
+                            run_model_limit=C.VALIDATE_RUN_MODEL_LIMIT_S)
     start = time.monotonic()
     code = main(ns)
     print(f"bench validate: {time.monotonic() - start:.1f} s total")
