@@ -5,7 +5,9 @@ import json
 import subprocess
 import sys
 import textwrap
+import time
 
+import psutil
 import pytest
 
 import mpconfig as C
@@ -105,6 +107,77 @@ def test_leftover_processes_finds_a_double_forked_daemon():
     """ % str(C.ROOT))
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
     assert out.stdout.split() == ["1", "0"], out.stderr
+
+
+FAKE_WORKER = textwrap.dedent("""
+    import os, subprocess, sys, time
+    sys.path.insert(0, %r)
+    from grader import validate as V
+    assert V.split_reaper()
+    if sys.argv[1] == "leak" and os.fork() == 0:     # a double-forked daemon
+        os.setsid()
+        if os.fork() == 0:
+            time.sleep(60)
+        os._exit(0)
+    probe = subprocess.Popen(["sleep", "60"], start_new_session=True)   # like a sandbox probe
+    print(os.getpid(), probe.pid, flush=True)
+    sys.stdin.read()
+""" % str(C.ROOT))
+
+
+def _fake_worker(mode):
+    """A process split like validate's workers; returns (Worker, the probe-like child's pid)."""
+    w = V.Worker(None, None)
+    w.proc = subprocess.Popen([sys.executable, "-c", FAKE_WORKER, mode], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, text=True, start_new_session=True)
+    w.grading_pid, probe = map(int, w.proc.stdout.readline().split())
+    return w, probe
+
+
+def _gone(pid, wait_s=3.0):
+    deadline = time.monotonic() + wait_s
+    while time.monotonic() < deadline:
+        try:
+            if psutil.Process(pid).status() == psutil.STATUS_ZOMBIE:
+                return True
+        except psutil.NoSuchProcess:
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def test_each_worker_is_charged_only_its_own_orphans_and_stop_leaves_nothing():
+    """Two fake workers: the daemon one grade orphans lands under its own worker's reaper, so
+    another worker's sweep (several --jobs) does not take the blame; stop() also kills what
+    runs in a session of its own under the worker."""
+    workers = []
+    try:
+        (clean, _), (leak, probe) = [_fake_worker(m) for m in ("clean", "leak")]
+        workers = [clean, leak]
+        time.sleep(0.5)  # the daemon's parent has exited: it is an orphan now
+        assert clean.orphans() == []
+        assert len(leak.orphans()) == 1
+        assert leak.orphans() == []
+        assert psutil.Process(leak.grading_pid).is_running()  # the grading half is spared
+        leak.stop()
+        assert _gone(probe), "Worker.stop() left the probe-like process running"
+    finally:
+        for w in workers:
+            w.stop()
+
+
+def test_a_worker_dies_with_whoever_started_it():
+    """validate killed outright (no finally): its workers and their probes must not run on."""
+    starter = textwrap.dedent("""
+        import subprocess, sys
+        w = subprocess.Popen([sys.executable, "-c", sys.argv[1], "clean"], stdin=subprocess.PIPE,
+                             stdout=subprocess.PIPE, text=True, start_new_session=True)
+        print(w.pid, w.stdout.readline().strip(), flush=True)
+    """)
+    out = subprocess.run([sys.executable, "-c", starter, FAKE_WORKER], capture_output=True,
+                         text=True, timeout=60)
+    reaper, grading, probe = map(int, out.stdout.split())
+    assert all(_gone(pid) for pid in (reaper, grading, probe)), out.stderr
 
 
 # --- the whole catalogue, graded once ---------------------------------------------------------------

@@ -10,9 +10,12 @@ any mismatch. The entries live in grader/catalogue/<kind>/<name>/ (see catalogue
 
 How it grades: each worker is a separate process (``python -m grader.validate worker``) that
 builds the grading knowledge once and then grades entries one after another, in-process, through
-``grader.grade.grade``. The worker is a child subreaper, so every process a probe leaves behind,
-double-forked daemons included, stays its descendant: after each grade it lists, kills and
-reports them. A worker that dies or overruns is killed and replaced; the entry is a mismatch.
+``grader.grade.grade``. The worker forks first: the parent half only reaps, as a child subreaper,
+and the child half grades. A process a grade leaves behind either stays under the grading half
+(found by the worker itself) or, orphaned by a double fork as init would adopt it on Gradescope,
+lands under that worker's reaper, never under another worker's: so with several workers each
+leftover is still charged to the entry that made it. Either way it is listed, killed and
+reported. A worker that dies or overruns is killed and replaced; the entry is a mismatch.
 
 Validation shortens run_model's time limit (mpconfig.VALIDATE_RUN_MODEL_LIMIT_S) so that the entries that
 must time out cost minutes, not the production quarter hour; correct variants then prove they
@@ -238,8 +241,63 @@ def _reap(pid):
         pass
 
 
+PR_SET_PDEATHSIG = 1
+
+
+def _prctl(option, value):
+    import ctypes
+    return ctypes.CDLL(None, use_errno=True).prctl(option, value, 0, 0, 0) == 0
+
+
+def kill_tree(pid):
+    """SIGKILL every descendant of `pid`. Probes run in sessions of their own, so killing the
+    worker's process group alone would leave them running."""
+    import psutil
+    try:
+        kids = psutil.Process(pid).children(recursive=True)
+    except psutil.Error:
+        return
+    for p in kids:
+        try:
+            p.kill()
+        except psutil.Error:
+            pass
+
+
+def split_reaper():
+    """Fork; the parent half becomes a child subreaper that only reaps, and exits with the
+    child's status; the child half returns (True if the split happened). Call it while the
+    process has one thread (before torch). When the process that started the worker dies
+    (validate killed, Ctrl-C), the reaper half takes everything under it down with it."""
+    starter = os.getppid()
+    if not _set_subreaper():
+        return False
+    child = os.fork()
+    if child == 0:
+        _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)      # the grading half dies with its reaper
+        return True
+
+    def bail(*_):
+        kill_tree(os.getpid())
+        os._exit(1)
+    signal.signal(signal.SIGTERM, bail)
+    _prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    if os.getppid() != starter:                       # it died before the line above
+        bail()
+    while True:
+        try:
+            pid, status = os.wait()
+        except ChildProcessError:
+            os._exit(0)
+        except KeyboardInterrupt:
+            continue
+        if pid == child:
+            os._exit(os.waitstatus_to_exitcode(status) & 0xFF)
+
+
 def worker_main(run_model_limit_s):
     """Read one JSON task a line on stdin, grade it, answer one JSON line on the original stdout."""
+    split_reaper()     # the reaper half catches this worker's orphans (see the module's doc)
     import psutil
     reply = os.fdopen(os.dup(1), "w", buffering=1)
     os.dup2(2, 1)                       # the grade's own printing goes to stderr (the log)
@@ -251,7 +309,7 @@ def worker_main(run_model_limit_s):
     from grader.grade import grade
     context.load()
     me = psutil.Process()
-    reply.write(json.dumps({"ready": True}) + "\n")
+    reply.write(json.dumps({"ready": True, "pid": os.getpid()}) + "\n")
     for line in sys.stdin:
         task = json.loads(line)
         out = Outcome()
@@ -263,8 +321,8 @@ def worker_main(run_model_limit_s):
             out.error = "grade() raised: " + "".join(
                 traceback.format_exception_only(type(exc), exc)).strip()[-500:]
         out.seconds = time.monotonic() - start
-        # Only descendants still attached to this process; orphans (a daemon's double fork) go
-        # to the validate process, the subreaper, as they would go to init on Gradescope.
+        # Only descendants still attached to the grading half; orphans (a daemon's double fork)
+        # go to the reaper half, as they would go to init on Gradescope: Worker.grade sweeps those.
         out.leaks = leftover_processes(me)
         path = Path(task["results"])
         if path.is_file():
@@ -282,7 +340,8 @@ class Worker:
     def __init__(self, run_model_limit_s, log):
         self.limit = run_model_limit_s
         self.log = log
-        self.proc = None
+        self.proc = None            # the reaper half (the whole worker if it could not fork)
+        self.grading_pid = None     # the grading half
         self.broken = ""
 
     def start(self):
@@ -292,7 +351,9 @@ class Worker:
             cwd=C.ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.log,
             text=True, start_new_session=True)
         ready = self._read(WORKER_START_S)
-        if not (ready and ready.get("ready")):
+        if ready and ready.get("ready"):
+            self.grading_pid = ready.get("pid")
+        else:
             died = self.proc.poll()
             self.stop()
             # Remembered: a worker that cannot build the grading knowledge will not on retry.
@@ -321,7 +382,9 @@ class Worker:
         except (BrokenPipeError, OSError, ValueError):
             answer = None
         if answer is not None:
-            return Outcome(**answer)
+            outcome = Outcome(**answer)
+            outcome.leaks += self.orphans()
+            return outcome
         seconds = time.monotonic() - start
         died = self.proc.poll()
         self.stop()
@@ -329,9 +392,22 @@ class Worker:
                else f"the grade did not finish within {timeout:.0f} s: the worker was killed")
         return Outcome(error=why, seconds=seconds)
 
+    def orphans(self):
+        """Kill and describe what the last grade left under this worker's reaper half
+        (everything there but the grading half)."""
+        import psutil
+        if self.proc is None or self.grading_pid in (None, self.proc.pid):
+            return []
+        try:
+            reaper = psutil.Process(self.proc.pid)
+        except psutil.Error:
+            return []
+        return leftover_processes(reaper, exclude=(self.grading_pid,), wait_s=0.5)
+
     def stop(self):
         if self.proc is None:
             return
+        kill_tree(self.proc.pid)
         try:
             os.killpg(self.proc.pid, signal.SIGKILL)
         except ProcessLookupError:
@@ -379,7 +455,7 @@ def _signal_name(code):
 
 # --- the run --------------------------------------------------------------------------------------------
 
-def validate(entries, *, jobs=1, keep=None, run_model_limit_s=C.VALIDATE_RUN_MODEL_LIMIT_S,
+def validate(entries, *, jobs=C.VALIDATE_JOBS, keep=None, run_model_limit_s=C.VALIDATE_RUN_MODEL_LIMIT_S,
              log_path=None, progress=print):
     """Grade every entry; returns [(entry, outcome, mismatches)] in catalogue order."""
     import psutil
@@ -418,8 +494,7 @@ def validate(entries, *, jobs=1, keep=None, run_model_limit_s=C.VALIDATE_RUN_MOD
                 outcome = worker.grade(folder / "submission", results, limit + GRACE_S + 60)
             except Exception as exc:  # e.g. the worker cannot start: every entry says so
                 outcome = Outcome(error=f"validate could not grade: {exc}")
-            # Orphans re-parented to us: left by this grade (or, rarely, by one running in
-            # another worker at the same moment: with --jobs 1 the attribution is exact).
+            # Orphans re-parented to us: only those of a worker whose reaper half died.
             with lock:
                 live = {w.proc.pid for w in workers if w.proc is not None}
             outcome.leaks += leftover_processes(me, exclude=live, wait_s=0.5)
@@ -486,7 +561,8 @@ def add_parser(subparsers):
                               description=__doc__.split("\n\n")[0])
     p.add_argument("--only", nargs="+", metavar="NAME",
                    help="entries to grade: reference, a kind (variants, mutants, hostile), a name or kind/name")
-    p.add_argument("--jobs", type=int, default=1, help="entries graded at once (default 1)")
+    p.add_argument("--jobs", type=int, default=C.VALIDATE_JOBS,
+                   help=f"entries graded at once (default {C.VALIDATE_JOBS})")
     p.add_argument("--keep", type=Path, help="write each entry's outcome and results here")
     p.add_argument("--run-model-limit", type=float, default=C.VALIDATE_RUN_MODEL_LIMIT_S,
                    help=f"run_model's time limit while validating (default {C.VALIDATE_RUN_MODEL_LIMIT_S} s)")
@@ -512,7 +588,7 @@ def main(args):
 
 def bench(args=None):
     """`python -m grader bench validate`: the whole catalogue, timed."""
-    ns = argparse.Namespace(only=None, jobs=getattr(args, "jobs", None) or 1, keep=None,
+    ns = argparse.Namespace(only=None, jobs=C.VALIDATE_JOBS, keep=None,
                             run_model_limit=C.VALIDATE_RUN_MODEL_LIMIT_S)
     start = time.monotonic()
     code = main(ns)
