@@ -166,6 +166,16 @@ def test_each_worker_is_charged_only_its_own_orphans_and_stop_leaves_nothing():
             w.stop()
 
 
+def test_parallel_probes_share_the_cores_out(monkeypatch):
+    monkeypatch.setattr(C, "PROBE_THREADS", 2)
+    monkeypatch.setattr(V.os, "cpu_count", lambda: 2)
+    assert [V.probe_threads(j) for j in (1, 2, 3)] == [2, 1, 1]
+    monkeypatch.setattr(V.os, "cpu_count", lambda: 8)
+    assert [V.probe_threads(j) for j in (1, 4, 8)] == [2, 2, 1]   # never above production's
+    monkeypatch.setattr(V.os, "cpu_count", lambda: None)
+    assert V.probe_threads(2) == 1
+
+
 def test_a_worker_dies_with_whoever_started_it():
     """validate killed outright (no finally): its workers and their probes must not run on."""
     starter = textwrap.dedent("""

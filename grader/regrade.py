@@ -283,7 +283,7 @@ def regrade(export_dir, out_csv, *, jobs=1, grade_fn=None, progress=True):
     if grade_fn is None:
         # Each submission in a worker process under the production time limits; leftovers killed.
         from grader.validate import IsolatedGrader
-        grade_fn = isolated = IsolatedGrader(out_csv.with_suffix(".log"))
+        grade_fn = isolated = IsolatedGrader(out_csv.with_suffix(".log"), jobs)
 
     from tqdm import tqdm
     bar = tqdm(total=len(subs), initial=len(subs) - len(pending), unit="submission",

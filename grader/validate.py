@@ -295,7 +295,14 @@ def split_reaper():
             os._exit(os.waitstatus_to_exitcode(status) & 0xFF)
 
 
-def worker_main(run_model_limit_s):
+def probe_threads(jobs):
+    """Torch threads for each probe when `jobs` grades run at once: the cores shared out, never
+    more than production's. Two probes of two spinning OpenMP threads each on two cores run
+    several times slower than one after the other."""
+    return max(1, min(C.PROBE_THREADS, (os.cpu_count() or 1) // jobs))
+
+
+def worker_main(run_model_limit_s, threads=None):
     """Read one JSON task a line on stdin, grade it, answer one JSON line on the original stdout."""
     split_reaper()     # the reaper half catches this worker's orphans (see the module's doc)
     import psutil
@@ -305,6 +312,10 @@ def worker_main(run_model_limit_s):
     if run_model_limit_s is not None:
         # Validation's shorter run_model limit; context.run_model_limit() clamps to these.
         C.RUN_MODEL_TIMEOUT_S = C.RUN_MODEL_TIMEOUT_FLOOR_S = C.RUN_MODEL_TIMEOUT_CAP_S = run_model_limit_s
+    if threads is not None:
+        C.PROBE_THREADS = threads          # read by the sandbox for every probe
+        import torch
+        torch.set_num_threads(threads)     # and the grader's own reference answers
     from grader import context
     from grader.grade import grade
     context.load()
@@ -337,8 +348,9 @@ def worker_main(run_model_limit_s):
 class Worker:
     """One worker process, driven over pipes, replaced when it dies or overruns."""
 
-    def __init__(self, run_model_limit_s, log):
+    def __init__(self, run_model_limit_s, log, threads=None):
         self.limit = run_model_limit_s
+        self.threads = threads
         self.log = log
         self.proc = None            # the reaper half (the whole worker if it could not fork)
         self.grading_pid = None     # the grading half
@@ -346,6 +358,7 @@ class Worker:
 
     def start(self):
         limit = [] if self.limit is None else ["--run-model-limit", str(self.limit)]
+        limit += [] if self.threads is None else ["--threads", str(self.threads)]
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "grader.validate", "worker", *limit],
             cwd=C.ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.log,
@@ -420,8 +433,9 @@ class IsolatedGrader:
     """grade(submission_dir, results_path) -> results dict, each thread with its own worker
     (production time limits); raises RuntimeError when there are no results. For regrade."""
 
-    def __init__(self, log_path):
+    def __init__(self, log_path, jobs=1):
         self.log = open(log_path, "a")
+        self.threads = probe_threads(jobs)
         self.local = threading.local()
         self.workers = []
         self.timeout = grade_limit_s(C.RUN_MODEL_TIMEOUT_CAP_S) + GRACE_S + WORKER_START_S
@@ -429,7 +443,7 @@ class IsolatedGrader:
     def __call__(self, submission_dir, results_path):
         worker = getattr(self.local, "worker", None)
         if worker is None:
-            worker = self.local.worker = Worker(None, self.log)
+            worker = self.local.worker = Worker(None, self.log, self.threads)
             self.workers.append(worker)
         outcome = worker.grade(submission_dir, results_path, self.timeout)
         if outcome.results is None:
@@ -475,7 +489,8 @@ def validate(entries, *, jobs=C.VALIDATE_JOBS, keep=None, run_model_limit_s=C.VA
     todo = list(order)
     lock = threading.Lock()
     done = {}
-    workers = [Worker(run_model_limit_s, log) for _ in range(min(jobs, len(entries)))]
+    n = min(jobs, len(entries))
+    workers = [Worker(run_model_limit_s, log, probe_threads(n)) for _ in range(n)]
     me = psutil.Process()
 
     def run(worker):
@@ -601,6 +616,8 @@ if __name__ == "__main__":
         ap = argparse.ArgumentParser(prog="python -m grader.validate worker")
         ap.add_argument("worker")
         ap.add_argument("--run-model-limit", type=float, default=None)
-        worker_main(ap.parse_args().run_model_limit)
+        ap.add_argument("--threads", type=int, default=None)
+        args = ap.parse_args()
+        worker_main(args.run_model_limit, args.threads)
     else:
         sys.exit("use: python -m grader validate  (python -m grader.validate worker is internal)")
