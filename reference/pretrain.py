@@ -21,13 +21,16 @@ import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import mpconfig as C  # noqa: E402
-from models import resnet18, load_checkpoint  # noqa: E402
+from models import BasicBlock, resnet18, load_checkpoint  # noqa: E402
 from reference import build_data  # noqa: E402
 from reference.build_data import find_source, read_source, sha256_file  # noqa: E402
 
 CIFAR_MEAN = (0.4914, 0.4822, 0.4465)
 CIFAR_STD = (0.2470, 0.2435, 0.2616)
 CONVENTIONS = ("totensor", "half", "meanstd")
+# The recipe of the committed resnet18.pt. Options for experiments (see NOTES), off here:
+# zero_init_residual, each block's last batch-norm scale starting at 0 (Goyal et al. 2017);
+# eval_every, the ~4 s 10-class test pass only every N epochs (weights are unaffected).
 RECIPE = dict(epochs=40, batch_size=256, peak_lr=0.2, momentum=0.9, weight_decay=5e-4,
               label_smoothing=0.1, pad=4, seed=0, warmup_frac=0.25)
 
@@ -99,9 +102,10 @@ def train_step(model, opt, sched, x_uint8, y, gen, recipe=RECIPE):
     return loss.item(), logits.detach()
 
 
-def train(epochs, out, log=print, init=None, peak_lr=None, seed=None):
-    """One one-cycle run. init: a checkpoint to continue from (the experiment in NOTES)."""
-    R = dict(RECIPE, epochs=epochs)
+def train(epochs, out, log=print, init=None, peak_lr=None, seed=None, **options):
+    """One one-cycle run. init: a checkpoint to continue from; options: zero_init_residual,
+    eval_every (the experiments in NOTES)."""
+    R = dict(RECIPE, epochs=epochs, **options)
     if peak_lr is not None:
         R["peak_lr"] = peak_lr
     if seed is not None:
@@ -116,6 +120,10 @@ def train(epochs, out, log=print, init=None, peak_lr=None, seed=None):
     model = resnet18(num_classes=10).to(memory_format=torch.channels_last)
     if init is not None:
         model.load_state_dict(load_checkpoint(init))
+    elif R.get("zero_init_residual"):
+        for m in model.modules():
+            if isinstance(m, BasicBlock):
+                torch.nn.init.zeros_(m.bn2.weight)
     steps_per_epoch = len(y_train) // R["batch_size"]
     opt, sched = make_optimizer(model, R, steps_per_epoch)
     start = time.time()
@@ -129,9 +137,11 @@ def train(epochs, out, log=print, init=None, peak_lr=None, seed=None):
             loss_sum += loss * len(yb)
             correct += (logits.argmax(1) == yb).sum().item()
             total += len(yb)
-        acc = evaluate(model, x_test, y_test)
-        log(f"epoch {epoch + 1}/{epochs} loss {loss_sum / total:.4f} train_acc {correct / total:.4f} "
-            f"test_acc10 {acc:.4f} elapsed {time.time() - start:.0f}s")
+        every = R.get("eval_every", 1)
+        acc = (f" test_acc10 {evaluate(model, x_test, y_test):.4f}"
+               if (epoch + 1) % every == 0 or epoch + 1 == epochs else "")
+        log(f"epoch {epoch + 1}/{epochs} loss {loss_sum / total:.4f} train_acc {correct / total:.4f}"
+            f"{acc} elapsed {time.time() - start:.0f}s")
     state = {k: v.contiguous() for k, v in model.state_dict().items()}
     torch.save(state, out)
     meta = {"recipe": R, "wall_time_s": round(time.time() - start, 1),
@@ -235,7 +245,7 @@ WHY = ("Layout: torchvision's stem (7x7 stride-2 conv, max pool) so that 32x32 i
        "input convention per training image make the three usual normalisations equivalent.")
 
 
-NOTES = "Measured alternatives, not adopted: a second one-cycle stage from this checkpoint (20 epochs, peak lr 0.05, seed 1: train --init resnet18.pt --epochs 20 --peak-lr 0.05 --seed 1) took 1,487 s more for 0.8426 10-class test accuracy and a 0.8975 hidden linear probe (+0.1 point); averaging the two stages' weights with recomputed batch-norm statistics gave 0.8898. The 0.90 linear-probe goal is missed by 0.35 points; closing it likely needs a costlier layout (4x slower inference) or a longer schedule than one session allows."
+NOTES = "Measured alternatives, not adopted. (1) A second one-cycle stage from this checkpoint (train --init resnet18.pt --epochs 20 --peak-lr 0.05 --seed 1): 1,487 s more, 0.8426 10-class test accuracy, 0.8975 hidden linear probe (+0.1 point); averaging the two stages' weights with recomputed batch-norm statistics: 0.8898. (2) A fresh run of 48 epochs with zero-initialised residual branches (train --epochs 48 --zero-init-residual --eval-every 8): 3,287 s, 0.8382 10-class, hidden probe 0.8885 (public 0.8928): lower, so run-to-run spread (about half a point) outweighs 8 more epochs. (3) 5-epoch runs side by side: without the per-image standardisation and the random conventions, training accuracy after 3 epochs was 0.597 against 0.629 with them; the input layer does not hold the features back. (4) The probe itself: L2 from 0 to 1e-2, 100 or 500 L-BFGS iterations, gives 0.890-0.8975 on the hidden batch; it is not the bottleneck. The 0.90 linear-probe goal is missed by 0.35 points; closing it likely needs a costlier layout (4x slower inference) or more than the 60-minute budget."
 
 
 def main(argv=None):
@@ -247,6 +257,8 @@ def main(argv=None):
     t.add_argument("--init", type=Path, default=None, help="continue from this checkpoint")
     t.add_argument("--peak-lr", type=float, default=None)
     t.add_argument("--seed", type=int, default=None)
+    t.add_argument("--zero-init-residual", action="store_true")
+    t.add_argument("--eval-every", type=int, default=1, help="10-class test pass every N epochs")
     c = sub.add_parser("card")
     c.add_argument("--ckpt", type=Path, default=C.CHECKPOINT)
     c.add_argument("--train-meta", type=Path, default=None,
@@ -254,7 +266,9 @@ def main(argv=None):
     args = ap.parse_args(argv)
     if args.cmd == "train":
         print(train(args.epochs, args.out, log=lambda s: print(s, flush=True),
-                    init=args.init, peak_lr=args.peak_lr, seed=args.seed))
+                    init=args.init, peak_lr=args.peak_lr, seed=args.seed,
+                    **({"zero_init_residual": True} if args.zero_init_residual else {}),
+                    **({"eval_every": args.eval_every} if args.eval_every != 1 else {})))
     else:
         card(args.ckpt, train_meta=args.train_meta)
 
