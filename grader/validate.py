@@ -187,12 +187,20 @@ def expected_summary(e):
 
 # --- the worker (a separate process) -------------------------------------------------------------------
 
-def _set_subreaper():
+PR_SET_PDEATHSIG, PR_SET_CHILD_SUBREAPER = 1, 36
+
+
+def _prctl(option, value):
+    """Linux prctl(2); False where it fails or does not exist."""
     try:
         import ctypes
-        return ctypes.CDLL(None, use_errno=True).prctl(36, 1, 0, 0, 0) == 0  # PR_SET_CHILD_SUBREAPER
+        return ctypes.CDLL(None, use_errno=True).prctl(option, value, 0, 0, 0) == 0
     except (OSError, AttributeError):
         return False
+
+
+def _set_subreaper():
+    return _prctl(PR_SET_CHILD_SUBREAPER, 1)
 
 
 def leftover_processes(me, exclude=(), wait_s=2.0):
@@ -239,14 +247,6 @@ def _reap(pid):
         os.waitpid(pid, os.WNOHANG)
     except ChildProcessError:  # not our child (a grandchild's zombie): its parent reaps it
         pass
-
-
-PR_SET_PDEATHSIG = 1
-
-
-def _prctl(option, value):
-    import ctypes
-    return ctypes.CDLL(None, use_errno=True).prctl(option, value, 0, 0, 0) == 0
 
 
 def kill_tree(pid):
