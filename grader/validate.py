@@ -250,18 +250,13 @@ def _reap(pid):
 
 
 def kill_tree(pid):
-    """SIGKILL every descendant of `pid`. Probes run in sessions of their own, so killing the
-    worker's process group alone would leave them running."""
+    """Kill every descendant of `pid` at once. Probes run in sessions of their own, so killing
+    the worker's process group alone would leave them running."""
     import psutil
     try:
-        kids = psutil.Process(pid).children(recursive=True)
+        leftover_processes(psutil.Process(pid), wait_s=0)
     except psutil.Error:
-        return
-    for p in kids:
-        try:
-            p.kill()
-        except psutil.Error:
-            pass
+        pass
 
 
 def split_reaper():

@@ -267,8 +267,7 @@ def main(argv=None):
     if args.cmd == "train":
         print(train(args.epochs, args.out, log=lambda s: print(s, flush=True),
                     init=args.init, peak_lr=args.peak_lr, seed=args.seed,
-                    **({"zero_init_residual": True} if args.zero_init_residual else {}),
-                    **({"eval_every": args.eval_every} if args.eval_every != 1 else {})))
+                    zero_init_residual=args.zero_init_residual, eval_every=args.eval_every))
     else:
         card(args.ckpt, train_meta=args.train_meta)
 
