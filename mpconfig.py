@@ -103,7 +103,8 @@ RUN_MODEL_TIMEOUT_CAP_S = 1500
 RUN_MODEL_EXTRA_S = 120             # on top: child start-up and the hidden-set inference
 CALIBRATION_IMAGES = 128            # the workload: a ResNet-18 forward pass on these many images
 CALIBRATION_REPEATS = 3             # its median time counts
-CALIBRATION_REFERENCE_S = 0.048      # the workload's median seconds on the idle 2-core dev machine (5 readings 0.047-0.051)
+# The workload's median seconds on the idle 2-core dev machine (5 readings 0.047-0.051).
+CALIBRATION_REFERENCE_S = 0.048
 # run_model's limit while validating the grader: well above a correct submission's run_model
 # time on a busy 2-core machine (about 20 s idle), far below production's calibrated limit.
 VALIDATE_RUN_MODEL_LIMIT_S = 100
