@@ -33,6 +33,13 @@ def test_checkpoint_is_the_one_on_the_model_card():
         f"{C.CHECKPOINT} is not the checkpoint described by {C.MODEL_CARD}"
 
 
+def test_the_cards_reasons_and_notes_are_the_recipes():
+    # The card is written by `pretrain card`; its texts live in pretrain.py, kept in step.
+    card = json.loads(C.MODEL_CARD.read_text())
+    assert (card["why"], card["notes"]) == (pretrain.WHY, pretrain.NOTES), \
+        "reference/model_card.json's why/notes differ from reference/pretrain.py's WHY/NOTES"
+
+
 def test_checkpoint_loads_strictly_with_a_512_to_10_head(state):
     model = models.resnet18()
     result = model.load_state_dict(state, strict=True)

@@ -18,7 +18,7 @@ from torch.utils.data import DataLoader
 import mpconfig as C
 from grader import context
 from grader.probes import fixtures
-from grader.suites import base, loader, model, optimizer, run_model, testing, training
+from grader.suites import base, dataset, loader, model, optimizer, run_model, testing, training
 
 
 def run_suites(submission):
@@ -28,9 +28,15 @@ def run_suites(submission):
     return json.loads(stream.getvalue()), context.current()
 
 
+class _Graded(tuple):
+    """(results, context) of a grade, with a short repr: hypothesis prints its test's arguments."""
+    def __repr__(self):
+        return "<the reference's grade>"
+
+
 @pytest.fixture(scope="module")
 def reference_grade():
-    return run_suites(C.REFERENCE_SOLUTION.parent)
+    return _Graded(run_suites(C.REFERENCE_SOLUTION.parent))
 
 
 @pytest.fixture(scope="session")
@@ -318,3 +324,115 @@ def test_optimizer_judge():
     assert optimizer.judge_optimizer("SGD", dict(good, groups=[{"lr": 0.001, "params": [0, 1]}]), want)
     assert optimizer.judge_optimizer("SGD", dict(good, groups=[{"lr": 0.01, "params": [0]}]), want)
     assert optimizer.judge_optimizer("SGD", dict(good, is_optimizer=False), want)
+
+
+# --- probe answers: checked where the parent receives them ------------------------------------
+def _nodes(data, path=()):
+    """(path, value) of the nodes of a nested answer, the root included; of a long list only the
+    first two items and the last (its thousands of labels are alike)."""
+    yield path, data
+    if isinstance(data, dict):
+        for k, v in data.items():
+            yield from _nodes(v, path + (k,))
+    elif isinstance(data, (list, tuple)):
+        n = len(data)
+        for i in (range(n) if n <= 8 else (0, 1, n - 1)):
+            yield from _nodes(data[i], path + (i,))
+
+
+def _set(data, path, value):
+    """A copy of data with the node at path replaced (value DELETE removes a dict key)."""
+    if not path:
+        return value
+    head, rest = path[0], path[1:]
+    if isinstance(data, dict):
+        out = dict(data)
+        if rest or value is not DELETE:
+            out[head] = _set(data[head], rest, value)
+        else:
+            del out[head]
+        return out
+    out = list(data)
+    out[head] = _set(data[head], rest, value)
+    return type(data)(out)
+
+
+DELETE = object()
+MUTATIONS = {
+    "delete": lambda v: DELETE, "none": lambda v: None, "error": lambda v: {"error": "boom"},
+    "empty_list": lambda v: [], "empty_dict": lambda v: {}, "string": lambda v: "",
+    "negative": lambda v: -1, "nan": lambda v: float("nan"), "huge": lambda v: 10 ** 9,
+    "true": lambda v: True, "short_tensor": lambda v: torch.zeros(3),
+    "nan_tensor": lambda v: torch.full(v.shape, float("nan")) if isinstance(v, torch.Tensor) else v,
+    "truncated": lambda v: v[:1] if isinstance(v, (list, tuple)) else v,
+}
+
+
+@pytest.mark.slow
+def test_every_answer_of_the_reference_fits_its_schema(reference_grade):
+    from grader import answers
+    _, ctx = reference_grade
+    assert set(ctx.results) == set(answers.SCHEMAS)
+    for name, result in ctx.results.items():
+        assert result.ok and answers.problem(name, result.data) is None, name
+
+
+@pytest.mark.slow
+def test_every_mutated_answer_is_refused_by_its_schema_or_judged_without_a_crash(reference_grade):
+    """What a submission that patches torch.save could send, node by node of the reference's
+    answers, each mutation in turn: the parent refuses it, naming where, or every judge gives a
+    verdict (pass or fail). An exception out of a judge is a grader bug. (About 5,000 answers,
+    a quarter of them judged: all of them, not a sample.)"""
+    from grader.sandbox import ProbeResult
+    _, ref_ctx = reference_grade
+    refused, judged, crashes = 0, 0, []
+    for probe, original in ((name, r.data) for name, r in ref_ctx.results.items()):
+        for path, value in list(_nodes(original))[1:]:
+            for kind, mutate in MUTATIONS.items():
+                changed = mutate(value)
+                if changed is value:    # the mutation does not apply to this node
+                    continue
+                result = context.checked(probe, ProbeResult(ok=True, data=_set(original, path, changed)))
+                if not result.ok:
+                    assert "could not make sense" in result.error and "(answer" in result.error
+                    refused += 1
+                    continue
+                judged += 1
+                outcome = _judged(ref_ctx.knowledge, dict(ref_ctx.results, **{probe: result}))
+                crashes += [(probe, path, kind, text.splitlines()[-1]) for _, text in outcome.errors]
+    print(f"{refused} refused, {judged} judged")
+    assert refused and judged
+    assert not crashes, crashes[:5]
+
+
+def _judged(knowledge, results, suite=None):
+    """The unittest result of the suites (default: all) judging these probe results; no child runs."""
+    previous = context._context
+    context._context = context.Context(knowledge=knowledge, submission=C.ROOT, results=results)
+    try:
+        outcome = unittest.TestResult()
+        (suite or context.load_suites()).run(outcome)
+        return outcome
+    finally:
+        context._context = previous
+
+
+def test_a_finetunenet_that_is_no_module_fails_every_model_test_saying_so(knowledge):
+    from grader.sandbox import ProbeResult
+    build = {"value": {"is_module": False, "describe": {"type": "builtins.str"}}}
+    answer = {"model": {"value": {"build": build}}}
+    results = {context.IMPORT_PROBE: ProbeResult(ok=True),
+               context.FUNCTIONS_PROBE: ProbeResult(ok=True, data=answer)}
+    outcome = _judged(knowledge, results, unittest.TestLoader().loadTestsFromTestCase(model.ModelTests))
+    assert not outcome.errors and outcome.testsRun == 4
+    assert len(outcome.failures) == 4
+    assert all("not a torch.nn.Module" in text for _, text in outcome.failures)
+
+
+def test_lengths_judge_names_a_wrong_label_and_a_short_label_list():
+    ans = {"files": ["a", "b"], "first_length": 2, "length": 4, "labels": [0, 1, 2, 3]}
+    data = {"single_length": 2, "length": 4, "labels": [0, 1, 5, 3]}
+    assert "[2] has label 5; expected 2" in dataset.judge_lengths(data, ans)[0]
+    data = dict(data, labels=[0, 1, 2])
+    assert "asked for 4 labels and got 3" in dataset.judge_lengths(data, ans)[0]
+    assert dataset.judge_lengths(dict(data, labels=[0, 1, 2, 3]), ans) == []

@@ -156,7 +156,18 @@ class Context:
         start = time.perf_counter()
         result = run_probe(self.submission, name, **call)
         self.seconds[name] = time.perf_counter() - start
+        return checked(name, result)
+
+
+def checked(name, result):
+    """The probe's result, or a failed one when its answer does not have the probe's shape."""
+    from grader import answers
+    why = answers.problem(name, result.data) if result.ok else None
+    if why is None:
         return result
+    return replace(result, ok=False, data={},
+                   error=f"the grader could not make sense of what your code returned ({why}). "
+                         + answers.TAMPERING)
 
 
 _knowledge = None

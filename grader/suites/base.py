@@ -4,7 +4,6 @@ A suite module has PROBE (the probe its checks ride on), prepare(knowledge) -> (
 reference answers), pure judge_* functions (data + answers -> list of problems, testable without
 any child), and one GradedCase subclass whose tests call the judges.
 """
-import functools
 import math
 import unittest
 
@@ -13,6 +12,7 @@ from gradescope_utils.autograder_utils.decorators import (leaderboard, number, p
 
 import mpconfig as C
 from grader import context
+from grader.answers import TAMPERING
 
 MAX_PROBLEMS = 5          # listed per failed test; the rest are counted
 OUTPUT_TAIL_CHARS = 1500  # of a failed probe's captured output, shown with its error
@@ -23,31 +23,31 @@ def graded(num, partial=False):
     points, vis = C.TESTS[num]
 
     def decorate(fn):
-        fn = _malformed_answers_fail(fn)
         fn = partial_credit(points)(fn) if partial else weight(points)(fn)
         return visibility(vis)(number(num)(fn))
     return decorate
 
 
-def _malformed_answers_fail(fn):
-    """A child's answer of the wrong shape (a submission that patched torch.save, say) is the
-    submission's failure, not a grader crash. The reference and the correct variants, which
-    validate must score at 100 %, keep a genuine grader bug of this kind from hiding here."""
-    @functools.wraps(fn)
-    def judged(self, *args, **kwargs):
-        try:
-            return fn(self, *args, **kwargs)
-        except (KeyError, IndexError, TypeError, AttributeError) as exc:
-            self.fail("The grader could not make sense of what your code returned "
-                      f"({type(exc).__name__}: {exc}). Does submitted.py change torch, numpy or "
-                      "Python's builtins? It must not.")
-    return judged
-
-
 def leaderboard_column(column):
     def decorate(fn):
-        return leaderboard(column, C.LEADERBOARD[column])(_malformed_answers_fail(fn))
+        return leaderboard(column, C.LEADERBOARD[column])(fn)
     return decorate
+
+
+def count_problem(found, want, what):
+    """The problem when a probe sent back another number of items than it was asked for: only
+    code that tampers with the grader's answer (patched torch, numpy or builtins) does that."""
+    if found == want:
+        return None
+    return f"the grader asked for {want} {what} and got {found} back. {TAMPERING}"
+
+
+def first_difference(found, want):
+    """The first index where two lists differ (the shorter one's end included), or None."""
+    i = next((i for i, (a, b) in enumerate(zip(found, want)) if a != b), None)
+    if i is None and len(found) != len(want):
+        i = min(len(found), len(want))
+    return i
 
 
 def report(problems):
@@ -93,10 +93,7 @@ class GradedCase(unittest.TestCase):
     def part(self, probe, key, what):
         """One guarded part of a probe's answer: its value, or the test fails with the error
         (`what` names the student's function(s) involved)."""
-        data = self.probe_data(probe)
-        if key not in data:
-            self.fail(f"grader error: probe {probe} returned no part '{key}'; contact course staff")
-        return self.unwrap(data[key], what)
+        return self.unwrap(self.probe_data(probe)[key], what)
 
     def unwrap(self, guarded, what):
         if "error" in guarded:

@@ -9,7 +9,7 @@ import mpconfig as C
 import models
 from grader.context import FUNCTIONS_PROBE
 from grader.probes import fixtures
-from grader.suites.base import GradedCase, graded
+from grader.suites.base import GradedCase, count_problem, graded
 
 PROBE = FUNCTIONS_PROBE
 HEAD_KEYS = ("fc.weight", "fc.bias")   # the checkpoint's 10-class head: replaced, not required
@@ -81,6 +81,9 @@ def judge_frozen(build, ans):
 
 
 def judge_outputs(outputs, ans):
+    wrong = count_problem([e["n"] for e in outputs], ans["batch_sizes"], "output batch sizes")
+    if wrong:
+        return [wrong]
     problems = []
     for entry in outputs:
         n, out = entry["n"], entry["output"]
@@ -91,8 +94,6 @@ def judge_outputs(outputs, ans):
         elif out.get("dtype") != "torch.float32" or not out.get("finite", False):
             problems.append(f"FinetuneNet()(x) for {n} images: dtype {out.get('dtype')}, all finite: "
                             f"{out.get('finite')}; expected finite float32 logits")
-    if [e["n"] for e in outputs] != ans["batch_sizes"]:
-        problems.append("grader error: missing output checks")
     return problems
 
 
@@ -117,9 +118,14 @@ def judge_gradients(grads, build, ans):
 
 
 class ModelTests(GradedCase):
-    def build(self):
+    def build(self, module=False):
+        """(the model checks, FinetuneNet()'s fingerprint); module: fail unless it is a Module
+        (else there are no outputs or gradients to judge)."""
         checks = self.part(PROBE, "model", "FinetuneNet")
-        return checks, self.unwrap(checks["build"], "FinetuneNet()")
+        build = self.unwrap(checks["build"], "FinetuneNet()")
+        if module and not build["is_module"]:
+            self.fail(judge_loaded(build, self.ctx.answers("model"))[0])
+        return checks, build
 
     @graded("3.1")
     def test_3_1_loads_checkpoint(self):
@@ -139,7 +145,7 @@ class ModelTests(GradedCase):
     @graded("3.3")
     def test_3_3_output_shape(self):
         """3.3 FinetuneNet: outputs (N, 8) logits"""
-        checks, _ = self.build()
+        checks, _ = self.build(module=True)
         outputs = self.unwrap(checks["outputs"], "FinetuneNet.forward (in eval mode)")
         ans = self.ctx.answers("model")
         self.check(judge_outputs(outputs, ans), f"ok: (N, 8) finite logits for N in {ans['batch_sizes']}")
@@ -147,7 +153,7 @@ class ModelTests(GradedCase):
     @graded("3.4")
     def test_3_4_gradients(self):
         """3.4 FinetuneNet: gradients reach the head, not the backbone"""
-        checks, build = self.build()
+        checks, build = self.build(module=True)
         grads = self.unwrap(checks["gradients"], "FinetuneNet.forward + loss.backward()")
         self.check(judge_gradients(grads, build, self.ctx.answers("model")),
                    "ok: after backward() only the head has (finite, non-zero) gradients")

@@ -10,7 +10,7 @@ import math
 import mpconfig as C
 from grader.context import FUNCTIONS_PROBE
 from grader.probes import fixtures
-from grader.suites.base import GradedCase, fmt, graded
+from grader.suites.base import GradedCase, count_problem, fmt, graded
 
 PROBE = FUNCTIONS_PROBE
 
@@ -30,6 +30,9 @@ def prepare(k):
 
 
 def judge_accuracy(results, ans):
+    wrong = count_problem(len(results), len(ans["accuracies"]), "accuracy checks")
+    if wrong:
+        return [wrong]
     problems = []
     for r, want in zip(results, ans["accuracies"]):
         call = f"test(loader of {ans['images']} images in batches of {r['batch_size']}, model)"
@@ -45,8 +48,6 @@ def judge_accuracy(results, ans):
             problems.append(f"{call} returned {fmt(value)}; expected {fmt(want)}: correct "
                             f"predictions (argmax of the logits) over all {ans['images']} images, "
                             "with the model in eval mode")
-    if len(results) != len(ans["accuracies"]):
-        problems.append("grader error: missing accuracy checks")
     return problems
 
 

@@ -11,6 +11,7 @@ from torch import nn
 import mpconfig as C
 from grader.context import FUNCTIONS_PROBE
 from grader.probes import fixtures
+from grader.answers import TAMPERING
 from grader.suites.base import GradedCase, fmt, graded
 
 PROBE = FUNCTIONS_PROBE
@@ -57,8 +58,9 @@ def judge_head(data, ans):
     found = (data["weight"], data["bias"])
     want = ans["reference"]
     call = "train(loader, model, nn.CrossEntropyLoss(), SGD over the head)"
-    if any(not isinstance(f, torch.Tensor) or f.shape != w.shape for f, w in zip(found, want)):
-        return ["grader error: the head came back in the wrong shape"]
+    if any(f.shape != w.shape or f.dtype != w.dtype for f, w in zip(found, want)):
+        return [f"the grader's head came back as {[(tuple(f.shape), str(f.dtype)) for f in found]}; "
+                f"expected {[(tuple(w.shape), str(w.dtype)) for w in want]}. {TAMPERING}"]
     if _close(found, want):
         return []
     if all(torch.equal(f, w) for f, w in zip(found, ans["initial"])):
