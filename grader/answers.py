@@ -6,10 +6,9 @@ any judge reads it: an answer that does not fit fails that probe's tests as the 
 doing, naming where it went wrong; an answer that fits is one the judges must handle. A judge
 that still crashes on it is a grader bug and shows as one.
 
-The schemas are JSON Schema (checked by jsonschema) with two extra types, "tensor" and "ints"
-(a list of ints, checked at once rather than item by item), one extra
-keyword, "floating" (a floating-point tensor), and arrays that may also be tuples (torch.load
-gives tuples back as tuples).
+The schemas are JSON Schema (checked by jsonschema) with two extra types, "tensor" and "ints" (a
+list of ints, checked at once rather than item by item), one extra keyword, "floating" (a
+floating-point tensor), and arrays that may also be tuples (torch.load gives tuples back as such).
 """
 import jsonschema
 import torch
@@ -28,8 +27,8 @@ def _obj(required=None, optional=None, values=None):
             "additionalProperties": False}
 
 
-def _array(items, min_items=0):
-    return {"type": "array", "items": items, "minItems": min_items}
+def _array(items):
+    return {"type": "array", "items": items}
 
 
 def _when(condition, then, otherwise):
