@@ -42,14 +42,6 @@ def count_problem(found, want, what):
     return f"the grader asked for {want} {what} and got {found} back. {TAMPERING}"
 
 
-def first_difference(found, want):
-    """The first index where two lists differ (the shorter one's end included), or None."""
-    i = next((i for i, (a, b) in enumerate(zip(found, want)) if a != b), None)
-    if i is None and len(found) != len(want):
-        i = min(len(found), len(want))
-    return i
-
-
 def report(problems):
     """One message from a list of problems, at most MAX_PROBLEMS of them spelled out."""
     shown = problems[:MAX_PROBLEMS]

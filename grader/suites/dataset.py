@@ -5,7 +5,7 @@ from torchvision import transforms
 
 import mpconfig as C
 from grader.context import FUNCTIONS_PROBE
-from grader.suites.base import GradedCase, count_problem, first_difference, fmt, graded
+from grader.suites.base import GradedCase, count_problem, fmt, graded
 
 PROBE = FUNCTIONS_PROBE
 
@@ -55,9 +55,10 @@ def judge_lengths(data, ans):
     if data["length"] != ans["length"]:
         problems.append(f"len({_call(ans)}) is {data['length']}; expected {ans['length']}: "
                         "the images of all the files, one file after the other")
-    elif (i := first_difference(data["labels"], ans["labels"])) is not None:
-        if i >= len(data["labels"]) or i >= len(ans["labels"]):
-            return [count_problem(len(data["labels"]), len(ans["labels"]), "labels")]
+    elif len(data["labels"]) != len(ans["labels"]):
+        problems.append(count_problem(len(data["labels"]), len(ans["labels"]), "labels"))
+    elif data["labels"] != ans["labels"]:
+        i = next(j for j, (a, b) in enumerate(zip(data["labels"], ans["labels"])) if a != b)
         found = "not an integer" if data["labels"][i] == -1 else str(data["labels"][i])
         problems.append(f"{_call(ans)}[{i}] has label {found}; expected {ans['labels'][i]}, the label "
                         f"of {_where(ans, i)}: the files must be concatenated in the order given, "
@@ -67,9 +68,9 @@ def judge_lengths(data, ans):
 
 def judge_items(data, ans):
     count = len(ans["indices"])
-    wrong = count_problem(len(data["raw"]), count, "items") or count_problem(len(data["tensor"]), count, "items")
-    if wrong:
-        return [wrong]
+    for n in (len(data["raw"]), len(data["tensor"])):
+        if n != count:
+            return [count_problem(n, count, "items")]
     problems = []
     for k, i in enumerate(ans["indices"]):
         raw, want = data["raw"][k], ans["raw"][k]
@@ -110,10 +111,9 @@ def judge_items(data, ans):
 def judge_transforms(data, ans, offset=C.TARGET_TRANSFORM_OFFSET):
     count = len(ans["indices"])
     built = data["build_dataset"]
-    wrong = next((count_problem(n, count, "items") for n in
-                  (len(data["cifar10"]), len(built["marked"]), len(built["labels"])) if n != count), None)
-    if wrong:
-        return [wrong]
+    for n in (len(data["cifar10"]), len(built["marked"]), len(built["labels"])):
+        if n != count:
+            return [count_problem(n, count, "items")]
     problems = []
     call = _call(ans, ", transform=T, target_transform=lambda y: y + 100")
     for k, i in enumerate(ans["indices"]):
