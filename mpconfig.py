@@ -42,7 +42,7 @@ DIST_DIR = ROOT / "dist"
 STUDENT_BUNDLE = DIST_DIR / "student"
 AUTOGRADER_ZIP = DIST_DIR / "autograder.zip"
 
-# --- grading: probes (owned by grader/sandbox.py) ----------------------------------------
+# --- grading: probes (owned by grader/sandbox/) -------------------------------------------
 PROBE_USER = "mp09probe"            # unprivileged user for probes when the grader runs as root
 PROBE_MEMORY_MB = 4096              # memory cap per probe (the message students see names it)
 PROBE_MAX_PROCS = 256               # process/thread cap for the probe user
@@ -58,7 +58,8 @@ PROBE_SLOTS = 4                     # probes that may run at once; each has its 
 PROBE_MAX_COPY_MB = 512             # of the submission folder copied into the child's scratch
 PROBE_MAX_RESULT_MB = 256           # largest answer file the parent accepts from a probe
 PROBE_TRACEBACK_LINES = 15          # of a student's traceback, the last N lines are reported
-PROBE_THREADS = 2                   # torch/OpenMP threads in a probe
+PROBE_THREADS = 2                   # torch/OpenMP threads in a probe (unless PROBE_THREADS_ENV says otherwise)
+PROBE_THREADS_ENV = "MP09_PROBE_THREADS"   # set by a grading worker that shares the cores out
 
 # --- grading: suites, points, thresholds (owned by grader/suites) -------------------------
 # Every graded test: number -> (points, Gradescope visibility). The numbers order the rows on

@@ -1,4 +1,4 @@
-"""grader/sandbox.py + grader/child.py: student code runs isolated, and nothing it does escapes.
+"""grader/sandbox/ + grader/child.py: student code runs isolated, and nothing it does escapes.
 
 Each case runs a real child on a tiny stand-in submission (devtests/sandbox_cases/) through
 probes of devtests/sandbox_cases/probes/ (run_probe's probe_dirs). After every test an autouse
@@ -21,6 +21,7 @@ import torch
 
 import mpconfig as C
 from grader import sandbox
+from grader.sandbox import box, leftovers, limits, machine
 from grader.probes import common
 from grader.sandbox import run_probe
 
@@ -45,7 +46,7 @@ def probe_uids():
     uids = set()
     for slot in range(C.PROBE_SLOTS):
         try:
-            uids.add(pwd.getpwnam(sandbox._slot_user_name(slot)).pw_uid)
+            uids.add(pwd.getpwnam(machine.slot_user_name(slot)).pw_uid)
         except KeyError:
             pass
     return uids
@@ -58,7 +59,7 @@ def with_token(token):
     for proc in psutil.process_iter(["status"]):
         if proc.pid != os.getpid() and proc.info["status"] != psutil.STATUS_ZOMBIE:
             try:
-                if proc.environ().get(sandbox.TOKEN_ENV) == token:
+                if proc.environ().get(leftovers.TOKEN_ENV) == token:
                     found.append(proc.pid)
             except psutil.Error:
                 pass
@@ -69,7 +70,7 @@ def with_token(token):
 def nothing_left_behind(monkeypatch):
     """Record every probe's token/user/cgroups and box; afterwards none may remain."""
     runs, boxes = [], []
-    kill, remove = sandbox._kill_leftovers, sandbox._remove
+    kill, remove = leftovers.kill, box._remove
 
     def recording_kill(proc, token, user, cgroups):
         if proc is not None:
@@ -80,8 +81,8 @@ def nothing_left_behind(monkeypatch):
         boxes.append(box)
         return remove(box)
 
-    monkeypatch.setattr(sandbox, "_kill_leftovers", recording_kill)
-    monkeypatch.setattr(sandbox, "_remove", recording_remove)
+    monkeypatch.setattr(leftovers, "kill", recording_kill)
+    monkeypatch.setattr(box, "_remove", recording_remove)
     yield runs
     for token, user, cgroups in runs:
         assert not with_token(token), "a probe's process survived run_probe"
@@ -139,8 +140,8 @@ def test_child_runs_as_the_probe_user_with_a_minimal_environment(monkeypatch, tm
     result = probe(submission, "sbx:environment")
     assert result.ok, result.error
     data = result.data
-    assert "MP09_SECRET_CANARY" not in data["env"] and data["env"][sandbox.TOKEN_ENV]
-    assert data["env"]["OMP_NUM_THREADS"] == str(C.PROBE_THREADS)
+    assert "MP09_SECRET_CANARY" not in data["env"] and data["env"][leftovers.TOKEN_ENV]
+    assert data["env"]["OMP_NUM_THREADS"] == str(C.PROBE_THREADS) == str(data["torch_threads"])
     assert Path(data["env"]["HOME"]).parent == Path(data["cwd"]).parent
     assert {"submitted.py", "models.py", C.CHECKPOINT.name, C.DATA_DIR.name, "grader"} <= set(data["listing"])
     assert "link" not in data["listing"] and "__pycache__" not in data["listing"]
@@ -157,6 +158,19 @@ def test_child_runs_as_the_probe_user_with_a_minimal_environment(monkeypatch, tm
         uid = data["ids"][0]
         assert uid in probe_uids() and len(set(data["ids"][:3])) == 1
         assert data["groups"] == []
+
+
+def test_threads_come_from_the_argument_else_the_workers_environment(monkeypatch):
+    """A grading worker that shares the cores passes its thread count in the environment (it
+    never rewrites mpconfig); an explicit argument wins."""
+    monkeypatch.setenv(C.PROBE_THREADS_ENV, "1")
+    data = probe(API_OK, "sbx:environment").data
+    assert (data["env"]["OMP_NUM_THREADS"], data["torch_threads"]) == ("1", 1)
+    data = probe(API_OK, "sbx:environment", threads=3).data
+    assert (data["env"]["MKL_NUM_THREADS"], data["torch_threads"]) == ("3", 3)
+    monkeypatch.setenv(C.PROBE_THREADS_ENV, "two")
+    with pytest.raises(ValueError, match="MP09_PROBE_THREADS='two'"):
+        probe(API_OK, "sbx:environment")
 
 
 # --- student errors, in plain words -------------------------------------------------------------
@@ -243,7 +257,7 @@ def test_unbounded_memory_gets_a_clean_message():
 
 
 def test_address_space_limit_without_cgroups(monkeypatch, tmp_path):
-    monkeypatch.setattr(sandbox, "CGROUP_ROOT", tmp_path)  # no controllers there: rlimits only
+    monkeypatch.setattr(limits, "CGROUP_ROOT", tmp_path)  # no controllers there: rlimits only
     gigabytes = (C.PROBE_MEMORY_MB + C.PROBE_ADDRESS_SPACE_EXTRA_MB) // 1024 + 2  # < this machine's RAM
     result = call("hog_address_space", gigabytes)
     assert not result.ok
@@ -348,9 +362,10 @@ def test_child_cannot_write_outside_its_scratch(results_dir):
     ({"files": {"models.py": b""}}, ValueError),
     ({"files": {"a": "not bytes"}}, TypeError),
     ({"timeout": 0}, ValueError),
+    ({"threads": 0}, ValueError),
 ])
 def test_bad_arguments_raise_clear_errors_before_any_child(kwargs, error, monkeypatch):
-    monkeypatch.setattr(sandbox.subprocess, "Popen", None)  # no child may start
+    monkeypatch.setattr(box.subprocess, "Popen", None)  # no child may start
     call_args = {"submission_dir": API_OK, "probe": "common:import_check", **kwargs}
     with pytest.raises(error, match="run_probe"):
         run_probe(**call_args)

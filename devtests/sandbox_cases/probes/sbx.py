@@ -35,10 +35,13 @@ def environment(args):
     """Who the child runs as, with what environment, limits and files."""
     import os
     import resource
+
+    import torch
     limits = {name: list(resource.getrlimit(getattr(resource, name)))
               for name in ("RLIMIT_AS", "RLIMIT_FSIZE", "RLIMIT_NPROC", "RLIMIT_CORE")}
     return {"ids": list(os.getresuid()) + list(os.getresgid()), "groups": os.getgroups(),
             "env": dict(os.environ), "cwd": os.getcwd(), "listing": sorted(os.listdir(".")),
             "models_head": open("models.py").read(120), "limits": limits,
             "data_writable": os.access("cifar10_batches/test_batch", os.W_OK),
-            "checkpoint_writable": os.access("resnet18.pt", os.W_OK)}
+            "checkpoint_writable": os.access("resnet18.pt", os.W_OK),
+            "torch_threads": torch.get_num_threads()}

@@ -1,0 +1,129 @@
+"""A probe's limits: the rlimits the child sets on itself, its thread count, and memory and pids
+cgroups (v1) that cap it for real and list every process it started."""
+import contextlib
+import logging
+import os
+import time
+from pathlib import Path
+
+import psutil
+
+import mpconfig as C
+
+log = logging.getLogger(__name__)
+
+MiB = 1 << 20
+CGROUP_ROOT = Path("/sys/fs/cgroup")   # v1 controllers below it (tests point it elsewhere)
+
+
+# --- what the child limits itself to (rlimits, threads) ----------------------------------------
+def child_limits(memory_mb, own_user):
+    """The rlimits for control.json. Without a user of its own the probe shares our uid, and
+    RLIMIT_NPROC counts all of that uid's threads: ours are added to its allowance."""
+    max_procs = C.PROBE_MAX_PROCS if own_user else _own_task_count() + C.PROBE_MAX_PROCS
+    return {"address_space_bytes": (memory_mb + C.PROBE_ADDRESS_SPACE_EXTRA_MB) * MiB,
+            "max_file_bytes": C.PROBE_MAX_FILE_MB * MiB, "max_procs": max_procs}
+
+
+def default_threads():
+    """Threads for each probe: mpconfig.PROBE_THREADS, or what the process that started this
+    grader passed in the environment (a grading worker that shares the cores with others)."""
+    value = os.environ.get(C.PROBE_THREADS_ENV, "")
+    if not value:
+        return C.PROBE_THREADS
+    if not value.isdigit() or int(value) < 1:
+        raise ValueError(f"{C.PROBE_THREADS_ENV}={value!r}: expected a whole number of threads >= 1")
+    return int(value)
+
+
+def thread_env(threads):
+    """The environment that holds the numeric libraries to `threads` threads."""
+    return {name: str(threads) for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")}
+
+
+def _own_task_count():
+    """Threads of our user now: RLIMIT_NPROC counts them all when the probe shares our uid."""
+    me, count = os.getuid(), 0
+    for proc in psutil.process_iter(["uids", "num_threads"]):
+        if proc.info["uids"] and proc.info["uids"].real == me:
+            count += proc.info["num_threads"] or 0
+    return count
+
+
+# --- cgroups (v1): a real memory cap, a pids cap and a complete list of the probe's processes ---
+_cgroup_warned = False
+
+
+def _own_cgroup(controller):
+    base = CGROUP_ROOT / controller
+    if not (base / "cgroup.procs").is_file():
+        return None
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/self/cgroup").read_text().splitlines():
+            _, controllers, path = line.split(":", 2)
+            if controller in controllers.split(","):
+                nested = base / path.lstrip("/")
+                return nested if nested.is_dir() else base
+    return base
+
+
+def make_cgroups(token, memory_mb, max_procs):
+    """The probe's memory and pids cgroups, where the machine lets us make them ([] if none)."""
+    global _cgroup_warned
+    made = []
+    wanted = (("memory", (("memory.limit_in_bytes", memory_mb * MiB, True),
+                          ("memory.memsw.limit_in_bytes", memory_mb * MiB, False))),
+              ("pids", (("pids.max", max_procs, True),)))
+    for controller, settings in wanted:
+        parent = _own_cgroup(controller)
+        if parent is None:
+            continue
+        path = parent / f"{C.PROBE_USER}-{token}"
+        try:
+            path.mkdir()
+            for name, value, required in settings:
+                try:
+                    (path / name).write_text(str(value))
+                except OSError:
+                    if required:
+                        raise
+            made.append(path)
+        except OSError as exc:
+            with contextlib.suppress(OSError):
+                path.rmdir()
+            if not _cgroup_warned:
+                log.warning("sandbox: no %s cgroup for probes (%s); rlimits only", controller, exc)
+                _cgroup_warned = True
+    return made
+
+
+def cgroup_pids(cgroups):
+    pids = set()
+    for path in cgroups:
+        with contextlib.suppress(OSError, ValueError):
+            pids.update(int(p) for p in (path / "cgroup.procs").read_text().split())
+    return pids
+
+
+def oom_killed(cgroups):
+    for path in cgroups:
+        with contextlib.suppress(OSError, ValueError):
+            fields = dict(line.split() for line in (path / "memory.oom_control").read_text().splitlines())
+            if "oom_kill" in fields:
+                return int(fields["oom_kill"]) > 0
+            return int((path / "memory.failcnt").read_text()) > 0
+    return False
+
+
+def remove_cgroups(cgroups):
+    for path in cgroups:
+        for _ in range(50):  # a killed task may take a moment to leave
+            try:
+                path.rmdir()
+                break
+            except FileNotFoundError:
+                break
+            except OSError:
+                time.sleep(0.02)
+        else:
+            log.warning("sandbox: could not remove cgroup %s", path)

@@ -1,0 +1,45 @@
+"""How a probe ended, in the words a student reads: a time-out, memory, a signal, an early exit,
+an answer the grader refused, or the probe's own error message."""
+import signal
+
+import mpconfig as C
+
+SIGNAL_HINTS = {
+    signal.SIGXFSZ: f"it wrote a file larger than the {C.PROBE_MAX_FILE_MB} MB limit",
+    signal.SIGSEGV: "a crash in native code",
+    signal.SIGBUS: "a crash in native code",
+    signal.SIGFPE: "an arithmetic fault in native code",
+}
+MEMORY_WORDS = ("std::bad_alloc", "Cannot allocate memory", "can't allocate memory")
+
+
+def _signal_name(number):
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return f"signal {number}"
+
+
+def verdict(probe, returncode, timed_out, oom, output, payload, problem, timeout, memory_mb):
+    """(ok, data, error) from how the child ended (its return code, a time-out, the memory
+    cgroup's OOM kill), its output and the answer it left (payload) or why that was refused."""
+    if timed_out:
+        return False, {}, (f"timed out after {timeout:g} s: your code took longer than the time "
+                           f"limit ({timeout:g} s) in {probe}")
+    if payload is not None and payload["ok"]:
+        return True, payload["data"], ""
+    if oom or (returncode < 0 and any(w in output for w in MEMORY_WORDS)):
+        detail = payload["error"] if payload is not None else ""
+        if detail.startswith("ran out of memory"):
+            return False, {}, detail
+        return False, {}, f"ran out of memory (limit {memory_mb} MB)" + (f"\n{detail}" if detail else "")
+    if returncode < 0:
+        name = _signal_name(-returncode)
+        hint = SIGNAL_HINTS.get(-returncode)
+        return False, {}, f"killed by signal {name}" + (f" ({hint})" if hint else "")
+    if problem:
+        return False, {}, f"the grader could not use what your code's process returned: {problem}"
+    if payload is None:
+        return False, {}, (f"exited with code {returncode} before returning (os._exit / sys.exit?): "
+                           "the grader got no answer; do not call sys.exit, os._exit or quit in submitted.py")
+    return False, {}, payload["error"]
