@@ -1,17 +1,15 @@
-"""grader/validate.py and grader/catalogue/: the catalogue is sound and fresh, the judge judges,
-leftover processes are caught; and (slow, the largest CI cost) the whole catalogue is graded once
+"""grader/validate.py and grader/catalogue/: the catalogue is sound and fresh, the judge judges;
+and (slow, the largest CI cost) the whole catalogue is graded once
 by `python -m grader validate`, with one test per entry reading that shared run."""
 import json
 import subprocess
 import sys
-import textwrap
-import time
 
-import psutil
 import pytest
 
 import mpconfig as C
 from grader import validate as V
+from grader.workers import WorkerReport
 from grader.catalogue import derive
 
 ENTRIES = V.load_catalogue()
@@ -53,7 +51,7 @@ FULL = {n: p for n, (p, _) in C.TESTS.items()}
 
 def judged(expected, scores, **outcome):
     entry = V.Entry("mutants", "x", C.REFERENCE_SOLUTION, expected)
-    return V.judge(entry, V.Outcome(results=results_with(scores), **outcome), limit_s=100)
+    return V.judge(entry, WorkerReport(results=results_with(scores), **outcome), limit_s=100)
 
 
 def test_judge_variant_and_mutant_rules():
@@ -74,10 +72,10 @@ def test_judge_hostile_rules_and_the_common_checks():
     assert "should still earn 55" in judged(hostile, {n: 0 for n in FULL})[0]
     assert judged(hostile, dict(FULL, **{"7.3": 0}), leaks=["123 nobody sleep"])[0].startswith("1 process")
     assert "over the limit" in judged(hostile, dict(FULL, **{"7.3": 0}), seconds=131)[0]
-    broken = V.Outcome(results={"score": 1000, "tests": []})
+    broken = WorkerReport(results={"score": 1000, "tests": []})
     entry = V.Entry("hostile", "x", C.REFERENCE_SOLUTION, hostile)
     assert any("invalid results.json" in b for b in V.judge(entry, broken, 100))
-    assert V.judge(entry, V.Outcome(error="the grading process died (killed by SIGKILL)"), 100)[0] \
+    assert V.judge(entry, WorkerReport(error="the grading process died (killed by SIGKILL)"), 100)[0] \
         .startswith("the grading process died")
 
 
@@ -87,107 +85,6 @@ def test_only_selects_and_names_unknown_entries():
     assert len(V.select_entries(ENTRIES, ["mutants/no_zero_grad", "daemon"])) == 2
     with pytest.raises(ValueError, match="no catalogue entry named nonesuch"):
         V.select_entries(ENTRIES, ["nonesuch"])
-
-
-def test_leftover_processes_finds_a_double_forked_daemon():
-    """As the subreaper, validate sees (and kills) a daemon that init would otherwise adopt."""
-    script = textwrap.dedent("""
-        import os, sys, time, psutil
-        sys.path.insert(0, %r)
-        from grader import validate as V
-        assert V._set_subreaper()
-        if os.fork() == 0:
-            os.setsid()
-            if os.fork() == 0:
-                time.sleep(60)
-            os._exit(0)
-        time.sleep(0.5)
-        found = V.leftover_processes(psutil.Process(), wait_s=0.5)
-        print(len(found), len(V.leftover_processes(psutil.Process(), wait_s=0.1)))
-    """ % str(C.ROOT))
-    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
-    assert out.stdout.split() == ["1", "0"], out.stderr
-
-
-FAKE_WORKER = textwrap.dedent("""
-    import os, subprocess, sys, time
-    sys.path.insert(0, %r)
-    from grader import validate as V
-    assert V.split_reaper()
-    if sys.argv[1] == "leak" and os.fork() == 0:     # a double-forked daemon
-        os.setsid()
-        if os.fork() == 0:
-            time.sleep(60)
-        os._exit(0)
-    probe = subprocess.Popen(["sleep", "60"], start_new_session=True)   # like a sandbox probe
-    print(os.getpid(), probe.pid, flush=True)
-    sys.stdin.read()
-""" % str(C.ROOT))
-
-
-def _fake_worker(mode):
-    """A process split like validate's workers; returns (Worker, the probe-like child's pid)."""
-    w = V.Worker(None, None)
-    w.proc = subprocess.Popen([sys.executable, "-c", FAKE_WORKER, mode], stdin=subprocess.PIPE,
-                              stdout=subprocess.PIPE, text=True, start_new_session=True)
-    w.grading_pid, probe = map(int, w.proc.stdout.readline().split())
-    return w, probe
-
-
-def _gone(pid, wait_s=3.0):
-    deadline = time.monotonic() + wait_s
-    while time.monotonic() < deadline:
-        try:
-            if psutil.Process(pid).status() == psutil.STATUS_ZOMBIE:
-                return True
-        except psutil.NoSuchProcess:
-            return True
-        time.sleep(0.05)
-    return False
-
-
-def test_each_worker_is_charged_only_its_own_orphans_and_stop_leaves_nothing():
-    """Two fake workers: the daemon one grade orphans lands under its own worker's reaper, so
-    another worker's sweep (several --jobs) does not take the blame; stop() also kills what
-    runs in a session of its own under the worker."""
-    workers = []
-    try:
-        (clean, _), (leak, probe) = [_fake_worker(m) for m in ("clean", "leak")]
-        workers = [clean, leak]
-        time.sleep(0.5)  # the daemon's parent has exited: it is an orphan now
-        assert clean.orphans() == []
-        assert len(leak.orphans()) == 1
-        assert leak.orphans() == []
-        assert psutil.Process(leak.grading_pid).is_running()  # the grading half is spared
-        leak.stop()
-        assert _gone(probe), "Worker.stop() left the probe-like process running"
-    finally:
-        for w in workers:
-            w.stop()
-
-
-def test_parallel_probes_share_the_cores_out(monkeypatch):
-    monkeypatch.setattr(C, "PROBE_THREADS", 2)
-    monkeypatch.setattr(V.os, "cpu_count", lambda: 2)
-    assert [V.probe_threads(j) for j in (1, 2, 3)] == [2, 1, 1]
-    monkeypatch.setattr(V.os, "cpu_count", lambda: 8)
-    assert [V.probe_threads(j) for j in (1, 4, 8)] == [2, 2, 1]   # never above production's
-    monkeypatch.setattr(V.os, "cpu_count", lambda: None)
-    assert V.probe_threads(2) == 1
-
-
-def test_a_worker_dies_with_whoever_started_it():
-    """validate killed outright (no finally): its workers and their probes must not run on."""
-    starter = textwrap.dedent("""
-        import subprocess, sys
-        w = subprocess.Popen([sys.executable, "-c", sys.argv[1], "clean"], stdin=subprocess.PIPE,
-                             stdout=subprocess.PIPE, text=True, start_new_session=True)
-        print(w.pid, w.stdout.readline().strip(), flush=True)
-    """)
-    out = subprocess.run([sys.executable, "-c", starter, FAKE_WORKER], capture_output=True,
-                         text=True, timeout=60)
-    reaper, grading, probe = map(int, out.stdout.split())
-    assert all(_gone(pid) for pid in (reaper, grading, probe)), out.stderr
 
 
 # --- the whole catalogue, graded once ---------------------------------------------------------------

@@ -282,7 +282,7 @@ def regrade(export_dir, out_csv, *, jobs=1, grade_fn=None, progress=True):
     isolated = None
     if grade_fn is None:
         # Each submission in a worker process under the production time limits; leftovers killed.
-        from grader.validate import IsolatedGrader
+        from grader.workers import IsolatedGrader
         grade_fn = isolated = IsolatedGrader(out_csv.with_suffix(".log"), jobs)
 
     from tqdm import tqdm

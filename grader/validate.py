@@ -8,41 +8,32 @@ its allowance. For every entry the grade must also write a valid results.json, f
 grade's configured time limit + 30 s, and leave no process behind. Prints a table and exits 1 on
 any mismatch. The entries live in grader/catalogue/<kind>/<name>/ (see catalogue/derive.py).
 
-How it grades: each worker is a separate process (``python -m grader.validate worker``) that
-builds the grading knowledge once and then grades entries one after another, in-process, through
-``grader.grade.grade``. The worker forks first: the parent half only reaps, as a child subreaper,
-and the child half grades. A process a grade leaves behind either stays under the grading half
-(found by the worker itself) or, orphaned by a double fork as init would adopt it on Gradescope,
-lands under that worker's reaper, never under another worker's: so with several workers each
-leftover is still charged to the entry that made it. Either way it is listed, killed and
-reported. A worker that dies or overruns is killed and replaced; the entry is a mismatch.
+How it grades: through the grading workers of grader/workers.py, each a separate process that
+grades entry after entry; every process a grade leaves behind is charged to that entry, killed
+and reported, and a worker that dies or overruns is replaced (its entry is a mismatch). validate
+itself is a child subreaper, so the orphans of a worker that died land here and are caught too.
 
-Validation shortens run_model's time limit (mpconfig.VALIDATE_RUN_MODEL_LIMIT_S) so that the entries that
-must time out cost minutes, not the production quarter hour; correct variants then prove they
-finish well within the real limit.
+Validation shortens run_model's time limit (mpconfig.VALIDATE_RUN_MODEL_LIMIT_S, passed to each
+worker) so that the entries that must time out cost minutes, not the production quarter hour;
+correct variants then prove they finish well within the real limit.
 """
 import argparse
 import json
-import math
-import os
 import re
-import select
 import shutil
-import signal
-import subprocess
 import sys
 import tempfile
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import mpconfig as C
+from grader.processes import leftover_processes
+from grader.workers import GRACE_S, Worker, WorkerReport, grade_limit_s, probe_threads, set_subreaper
 
 CATALOGUE = Path(__file__).resolve().parent / "catalogue"
 KINDS = ("variants", "mutants", "hostile")
-GRACE_S = 30                      # the brief's "configured limit + 30 s"
-WORKER_START_S = 300              # building the knowledge: calibration, reference answers
 RESULTS_MAX_BYTES = 1_000_000     # Gradescope shows results.json files up to about 1 MB
 TIMED_OUT = re.compile(r"time(d)? ?out|time limit", re.I)
 EPS = 1e-6
@@ -92,21 +83,7 @@ def select_entries(entries, only):
     return chosen
 
 
-def grade_limit_s(run_model_limit_s):
-    """The longest a grade may legitimately take: every probe at its time limit."""
-    return C.PROBE_IMPORT_TIMEOUT_S + C.CHECKS_TIMEOUT_S + run_model_limit_s + C.RUN_MODEL_EXTRA_S
-
-
 # --- judging one grade ------------------------------------------------------------------------------
-
-@dataclass
-class Outcome:
-    results: dict | None = None   # the results.json the grade wrote (None: none, or unreadable)
-    error: str = ""               # why there are no results, or what went wrong around the grade
-    seconds: float = 0.0
-    leaks: list = field(default_factory=list)     # processes left behind: "pid user cmdline"
-    results_bytes: int = 0
-
 
 def _tests(results):
     return {t.get("number", t.get("name")): t for t in results.get("tests", [])}
@@ -185,283 +162,6 @@ def expected_summary(e):
     return "; ".join(parts)
 
 
-# --- the worker (a separate process) -------------------------------------------------------------------
-
-PR_SET_PDEATHSIG, PR_SET_CHILD_SUBREAPER = 1, 36
-
-
-def _prctl(option, value):
-    """Linux prctl(2); False where it fails or does not exist."""
-    try:
-        import ctypes
-        return ctypes.CDLL(None, use_errno=True).prctl(option, value, 0, 0, 0) == 0
-    except (OSError, AttributeError):
-        return False
-
-
-def _set_subreaper():
-    return _prctl(PR_SET_CHILD_SUBREAPER, 1)
-
-
-def leftover_processes(me, exclude=(), wait_s=2.0):
-    """Kill and describe every descendant of `me` still alive, except the pids in `exclude`
-    (and theirs). Zombies are reaped one by one, never with waitpid(-1): that would steal the
-    exit status a subprocess.Popen of ours is waiting for."""
-    import psutil
-    deadline = time.monotonic() + wait_s
-    while True:
-        alive = []
-        skip = set(exclude)
-        for pid in exclude:
-            try:
-                skip |= {c.pid for c in psutil.Process(pid).children(recursive=True)}
-            except psutil.Error:
-                pass
-        for p in me.children(recursive=True):
-            try:
-                if p.pid in skip:
-                    continue
-                if p.status() == psutil.STATUS_ZOMBIE:
-                    _reap(p.pid)
-                else:
-                    alive.append(p)
-            except psutil.NoSuchProcess:
-                pass
-        if not alive or time.monotonic() > deadline:
-            break
-        time.sleep(0.2)
-    found = []
-    for p in alive:
-        try:
-            found.append(f"{p.pid} {p.username()} {' '.join(p.cmdline())[:100] or p.name()}")
-            p.kill()
-        except psutil.Error:
-            pass
-    for p in psutil.wait_procs(alive, timeout=5)[0]:
-        _reap(p.pid)
-    return found
-
-
-def _reap(pid):
-    try:
-        os.waitpid(pid, os.WNOHANG)
-    except ChildProcessError:  # not our child (a grandchild's zombie): its parent reaps it
-        pass
-
-
-def kill_tree(pid):
-    """Kill every descendant of `pid` at once. Probes run in sessions of their own, so killing
-    the worker's process group alone would leave them running."""
-    import psutil
-    try:
-        leftover_processes(psutil.Process(pid), wait_s=0)
-    except psutil.Error:
-        pass
-
-
-def split_reaper():
-    """Fork; the parent half becomes a child subreaper that only reaps, and exits with the
-    child's status; the child half returns (True if the split happened). Call it while the
-    process has one thread (before torch). When the process that started the worker dies
-    (validate killed, Ctrl-C), the reaper half takes everything under it down with it."""
-    starter = os.getppid()
-    if not _set_subreaper():
-        return False
-    child = os.fork()
-    if child == 0:
-        _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)      # the grading half dies with its reaper
-        return True
-
-    def bail(*_):
-        kill_tree(os.getpid())
-        os._exit(1)
-    signal.signal(signal.SIGTERM, bail)
-    _prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
-    if os.getppid() != starter:                       # it died before the line above
-        bail()
-    while True:
-        try:
-            pid, status = os.wait()
-        except ChildProcessError:
-            os._exit(0)
-        except KeyboardInterrupt:
-            continue
-        if pid == child:
-            os._exit(os.waitstatus_to_exitcode(status) & 0xFF)
-
-
-def probe_threads(jobs):
-    """Torch threads for each probe when `jobs` grades run at once: the cores shared out, never
-    more than production's. Two probes of two spinning OpenMP threads each on two cores run
-    several times slower than one after the other."""
-    return max(1, min(C.PROBE_THREADS, (os.cpu_count() or 1) // jobs))
-
-
-def worker_main(run_model_limit_s, threads=None):
-    """Read one JSON task a line on stdin, grade it, answer one JSON line on the original stdout."""
-    split_reaper()     # the reaper half catches this worker's orphans (see the module's doc)
-    import psutil
-    reply = os.fdopen(os.dup(1), "w", buffering=1)
-    os.dup2(2, 1)                       # the grade's own printing goes to stderr (the log)
-    sys.stdout = os.fdopen(1, "w", buffering=1)
-    if run_model_limit_s is not None:
-        # Validation's shorter run_model limit; context.run_model_limit() clamps to these.
-        C.RUN_MODEL_TIMEOUT_S = C.RUN_MODEL_TIMEOUT_FLOOR_S = C.RUN_MODEL_TIMEOUT_CAP_S = run_model_limit_s
-    if threads is not None:
-        C.PROBE_THREADS = threads          # read by the sandbox for every probe
-        import torch
-        torch.set_num_threads(threads)     # and the grader's own reference answers
-    from grader import context
-    from grader.grade import grade
-    context.load()
-    me = psutil.Process()
-    reply.write(json.dumps({"ready": True, "pid": os.getpid()}) + "\n")
-    for line in sys.stdin:
-        task = json.loads(line)
-        out = Outcome()
-        start = time.monotonic()
-        try:
-            grade(task["submission"], task["results"])
-        except BaseException as exc:  # a grader crash is a finding, not the worker's end
-            import traceback
-            out.error = "grade() raised: " + "".join(
-                traceback.format_exception_only(type(exc), exc)).strip()[-500:]
-        out.seconds = time.monotonic() - start
-        # Only descendants still attached to the grading half; orphans (a daemon's double fork)
-        # go to the reaper half, as they would go to init on Gradescope: Worker.grade sweeps those.
-        out.leaks = leftover_processes(me)
-        path = Path(task["results"])
-        if path.is_file():
-            out.results_bytes = path.stat().st_size
-            try:
-                out.results = json.loads(path.read_text())
-            except ValueError as exc:
-                out.error = (out.error + "; " if out.error else "") + f"results.json is not JSON: {exc}"
-        reply.write(json.dumps(out.__dict__) + "\n")
-
-
-class Worker:
-    """One worker process, driven over pipes, replaced when it dies or overruns."""
-
-    def __init__(self, run_model_limit_s, log, threads=None):
-        self.limit = run_model_limit_s
-        self.threads = threads
-        self.log = log
-        self.proc = None            # the reaper half (the whole worker if it could not fork)
-        self.grading_pid = None     # the grading half
-        self.broken = ""
-
-    def start(self):
-        limit = [] if self.limit is None else ["--run-model-limit", str(self.limit)]
-        limit += [] if self.threads is None else ["--threads", str(self.threads)]
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "grader.validate", "worker", *limit],
-            cwd=C.ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.log,
-            text=True, start_new_session=True)
-        ready = self._read(WORKER_START_S)
-        if ready and ready.get("ready"):
-            self.grading_pid = ready.get("pid")
-        else:
-            died = self.proc.poll()
-            self.stop()
-            # Remembered: a worker that cannot build the grading knowledge will not on retry.
-            self.broken = (f"the grading worker did not start ({_signal_name(died)}; see the log)"
-                           if died is not None else
-                           f"the grading worker did not start within {WORKER_START_S} s")
-            raise RuntimeError(self.broken)
-
-    def _read(self, timeout):
-        fd = self.proc.stdout
-        if not select.select([fd], [], [], max(0.0, timeout))[0]:
-            return None
-        line = fd.readline()
-        return json.loads(line) if line else None
-
-    def grade(self, submission, results, timeout):
-        if self.broken:
-            raise RuntimeError(self.broken)
-        if self.proc is None or self.proc.poll() is not None:
-            self.start()
-        start = time.monotonic()
-        try:
-            self.proc.stdin.write(json.dumps({"submission": str(submission), "results": str(results)}) + "\n")
-            self.proc.stdin.flush()
-            answer = self._read(timeout)
-        except (BrokenPipeError, OSError, ValueError):
-            answer = None
-        if answer is not None:
-            outcome = Outcome(**answer)
-            outcome.leaks += self.orphans()
-            return outcome
-        seconds = time.monotonic() - start
-        died = self.proc.poll()
-        self.stop()
-        why = (f"the grading process died ({_signal_name(died)})" if died is not None
-               else f"the grade did not finish within {timeout:.0f} s: the worker was killed")
-        return Outcome(error=why, seconds=seconds)
-
-    def orphans(self):
-        """Kill and describe what the last grade left under this worker's reaper half
-        (everything there but the grading half)."""
-        import psutil
-        if self.proc is None or self.grading_pid in (None, self.proc.pid):
-            return []
-        try:
-            reaper = psutil.Process(self.proc.pid)
-        except psutil.Error:
-            return []
-        return leftover_processes(reaper, exclude=(self.grading_pid,), wait_s=0.5)
-
-    def stop(self):
-        if self.proc is None:
-            return
-        kill_tree(self.proc.pid)
-        try:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        self.proc.wait()
-        self.proc = None
-
-
-class IsolatedGrader:
-    """grade(submission_dir, results_path) -> results dict, each thread with its own worker
-    (production time limits); raises RuntimeError when there are no results. For regrade."""
-
-    def __init__(self, log_path, jobs=1):
-        self.log = open(log_path, "a")
-        self.threads = probe_threads(jobs)
-        self.local = threading.local()
-        self.workers = []
-        self.timeout = grade_limit_s(C.RUN_MODEL_TIMEOUT_CAP_S) + GRACE_S + WORKER_START_S
-
-    def __call__(self, submission_dir, results_path):
-        worker = getattr(self.local, "worker", None)
-        if worker is None:
-            worker = self.local.worker = Worker(None, self.log, self.threads)
-            self.workers.append(worker)
-        outcome = worker.grade(submission_dir, results_path, self.timeout)
-        if outcome.results is None:
-            raise RuntimeError(outcome.error or "the grader wrote no results.json")
-        if outcome.leaks:  # already killed; worth a line in the log
-            print(f"{submission_dir}: killed leftover processes {outcome.leaks}", file=self.log, flush=True)
-        return outcome.results
-
-    def close(self):
-        for w in self.workers:
-            w.stop()
-        self.log.close()
-
-
-def _signal_name(code):
-    if code is not None and code < 0:
-        try:
-            return f"killed by {signal.Signals(-code).name}"
-        except ValueError:
-            pass
-    return f"exit code {code}"
-
-
 # --- the run --------------------------------------------------------------------------------------------
 
 def validate(entries, *, jobs=C.VALIDATE_JOBS, keep=None, run_model_limit_s=C.VALIDATE_RUN_MODEL_LIMIT_S,
@@ -473,7 +173,7 @@ def validate(entries, *, jobs=C.VALIDATE_JOBS, keep=None, run_model_limit_s=C.VA
     limit = grade_limit_s(run_model_limit_s)
     # Every orphan of a grade (a double-forked daemon, the children of a killed worker) is
     # re-parented here instead of to init, so it can be found and killed below.
-    _set_subreaper()
+    set_subreaper()
     tmp = Path(tempfile.mkdtemp(prefix="mp09-validate-"))
     if keep:
         Path(keep).mkdir(parents=True, exist_ok=True)
@@ -503,7 +203,7 @@ def validate(entries, *, jobs=C.VALIDATE_JOBS, keep=None, run_model_limit_s=C.VA
             try:
                 outcome = worker.grade(folder / "submission", results, limit + GRACE_S + 60)
             except Exception as exc:  # e.g. the worker cannot start: every entry says so
-                outcome = Outcome(error=f"validate could not grade: {exc}")
+                outcome = WorkerReport(error=f"validate could not grade: {exc}")
             # Orphans re-parented to us: only those of a worker whose reaper half died.
             with lock:
                 live = {w.proc.pid for w in workers if w.proc is not None}
@@ -512,7 +212,7 @@ def validate(entries, *, jobs=C.VALIDATE_JOBS, keep=None, run_model_limit_s=C.VA
             if keep:
                 dest = Path(keep) / f"{entry.kind}-{entry.name}.json"
                 dest.parent.mkdir(parents=True, exist_ok=True)
-                dest.write_text(json.dumps({"outcome": outcome.__dict__, "mismatches": bad}, indent=1))
+                dest.write_text(json.dumps({"outcome": asdict(outcome), "mismatches": bad}, indent=1))
             with lock:
                 done[i] = (entry, outcome, bad)
                 progress(f"[{len(done)}/{len(entries)}] {entry.label}: "
@@ -607,12 +307,4 @@ def bench(args=None):
 
 
 if __name__ == "__main__":
-    if sys.argv[1:2] == ["worker"]:
-        ap = argparse.ArgumentParser(prog="python -m grader.validate worker")
-        ap.add_argument("worker")
-        ap.add_argument("--run-model-limit", type=float, default=None)
-        ap.add_argument("--threads", type=int, default=None)
-        args = ap.parse_args()
-        worker_main(args.run_model_limit, args.threads)
-    else:
-        sys.exit("use: python -m grader validate  (python -m grader.validate worker is internal)")
+    sys.exit("use: python -m grader validate")

@@ -1,0 +1,272 @@
+"""Grading worker processes: each grades submission after submission, isolated from its driver.
+
+    worker = Worker(run_model_limit_s=None, log=open("workers.log", "a"), threads=1)
+    report = worker.grade(submission_dir, results_path, timeout)     # a WorkerReport
+
+Shared by ``grader.validate`` (the catalogue) and ``grader.regrade`` (a Gradescope export, through
+IsolatedGrader); neither owns it. Each worker is a separate process (``python -m grader.workers``)
+that builds the grading knowledge once and then grades in-process, through ``grader.grade.grade``.
+The worker forks first: the parent half only reaps, as a child subreaper, and the child half
+grades. A process a grade leaves behind either stays under the grading half (found by the worker
+itself) or, orphaned by a double fork as init would adopt it on Gradescope, lands under that
+worker's reaper, never under another worker's: so with several workers each leftover is still
+charged to the grade that made it. Either way it is listed, killed and reported. A worker that
+dies or overruns is killed and replaced; its grade reports why.
+
+A worker's limits are passed to it, never written into mpconfig: run_model's time limit as an
+argument (validate shortens it), the probes' thread count in the environment
+(mpconfig.PROBE_THREADS_ENV, read by the sandbox for every probe).
+"""
+import argparse
+import json
+import os
+import select
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import mpconfig as C
+from grader.processes import exit_description, kill_tree, leftover_processes
+
+GRACE_S = 30                      # the brief's "configured limit + 30 s"
+WORKER_START_S = 300              # building the knowledge: calibration, reference answers
+PR_SET_PDEATHSIG, PR_SET_CHILD_SUBREAPER = 1, 36
+
+
+@dataclass
+class WorkerReport:
+    """One grade as the worker that ran it saw it from outside (validate judges these)."""
+    results: dict | None = None   # the results.json the grade wrote (None: none, or unreadable)
+    error: str = ""               # why there are no results, or what went wrong around the grade
+    seconds: float = 0.0
+    leaks: list = field(default_factory=list)     # processes left behind: "pid user cmdline"
+    results_bytes: int = 0
+
+
+def grade_limit_s(run_model_limit_s):
+    """The longest a grade may legitimately take: every probe at its time limit."""
+    return C.PROBE_IMPORT_TIMEOUT_S + C.CHECKS_TIMEOUT_S + run_model_limit_s + C.RUN_MODEL_EXTRA_S
+
+
+def probe_threads(jobs):
+    """Torch threads for each probe when `jobs` grades run at once: the cores shared out, never
+    more than production's. Two probes of two spinning OpenMP threads each on two cores run
+    several times slower than one after the other."""
+    return max(1, min(C.PROBE_THREADS, (os.cpu_count() or 1) // jobs))
+
+
+# --- the worker's own side (a separate process) ------------------------------------------------
+def _prctl(option, value):
+    """Linux prctl(2); False where it fails or does not exist."""
+    try:
+        import ctypes
+        return ctypes.CDLL(None, use_errno=True).prctl(option, value, 0, 0, 0) == 0
+    except (OSError, AttributeError):
+        return False
+
+
+def set_subreaper():
+    """Orphans of our descendants are re-parented here instead of to init (so they can be found)."""
+    return _prctl(PR_SET_CHILD_SUBREAPER, 1)
+
+
+def split_reaper():
+    """Fork; the parent half becomes a child subreaper that only reaps, and exits with the
+    child's status; the child half returns (True if the split happened). Call it while the
+    process has one thread (before torch). When the process that started the worker dies
+    (validate killed, Ctrl-C), the reaper half takes everything under it down with it."""
+    starter = os.getppid()
+    if not set_subreaper():
+        return False
+    child = os.fork()
+    if child == 0:
+        _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)      # the grading half dies with its reaper
+        return True
+
+    def bail(*_):
+        kill_tree(os.getpid())
+        os._exit(1)
+    signal.signal(signal.SIGTERM, bail)
+    _prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    if os.getppid() != starter:                       # it died before the line above
+        bail()
+    while True:
+        try:
+            pid, status = os.wait()
+        except ChildProcessError:
+            os._exit(0)
+        except KeyboardInterrupt:
+            continue
+        if pid == child:
+            os._exit(os.waitstatus_to_exitcode(status) & 0xFF)
+
+
+def worker_main(run_model_limit_s=None):
+    """Read one JSON task a line on stdin, grade it, answer one JSON line on the original stdout."""
+    split_reaper()     # the reaper half catches this worker's orphans (see the module's doc)
+    import psutil
+    reply = os.fdopen(os.dup(1), "w", buffering=1)
+    os.dup2(2, 1)                       # the grade's own printing goes to stderr (the log)
+    sys.stdout = os.fdopen(1, "w", buffering=1)
+    if os.environ.get(C.PROBE_THREADS_ENV):
+        import torch  # only now: the split above must happen while this process has one thread
+        from grader.sandbox.limits import default_threads
+        torch.set_num_threads(default_threads())   # the grader's own reference answers too
+    from grader import context
+    from grader.grade import grade
+    knowledge = context.load()
+    if run_model_limit_s is not None:
+        # In place of the limit calibrated on this machine (validate's shorter one).
+        knowledge.run_model_limit_s = float(run_model_limit_s)
+    me = psutil.Process()
+    reply.write(json.dumps({"ready": True, "pid": os.getpid()}) + "\n")
+    for line in sys.stdin:
+        task = json.loads(line)
+        out = WorkerReport()
+        start = time.monotonic()
+        try:
+            grade(task["submission"], task["results"])
+        except BaseException as exc:  # a grader crash is a finding, not the worker's end
+            import traceback
+            out.error = "grade() raised: " + "".join(
+                traceback.format_exception_only(type(exc), exc)).strip()[-500:]
+        out.seconds = time.monotonic() - start
+        # Only descendants still attached to the grading half; orphans (a daemon's double fork)
+        # go to the reaper half, as they would go to init on Gradescope: Worker.grade sweeps those.
+        out.leaks = leftover_processes(me)
+        path = Path(task["results"])
+        if path.is_file():
+            out.results_bytes = path.stat().st_size
+            try:
+                out.results = json.loads(path.read_text())
+            except ValueError as exc:
+                out.error = (out.error + "; " if out.error else "") + f"results.json is not JSON: {exc}"
+        reply.write(json.dumps(asdict(out)) + "\n")
+
+
+# --- the driver's side ---------------------------------------------------------------------------
+class Worker:
+    """One worker process, driven over pipes, replaced when it dies or overruns."""
+
+    def __init__(self, run_model_limit_s, log, threads=None):
+        self.limit = run_model_limit_s
+        self.threads = threads
+        self.log = log
+        self.proc = None            # the reaper half (the whole worker if it could not fork)
+        self.grading_pid = None     # the grading half
+        self.broken = ""
+
+    def start(self):
+        limit = [] if self.limit is None else ["--run-model-limit", str(self.limit)]
+        env = dict(os.environ)
+        if self.threads is not None:
+            env[C.PROBE_THREADS_ENV] = str(self.threads)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "grader.workers", *limit],
+            cwd=C.ROOT, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.log,
+            text=True, start_new_session=True)
+        ready = self._read(WORKER_START_S)
+        if ready and ready.get("ready"):
+            self.grading_pid = ready.get("pid")
+        else:
+            died = self.proc.poll()
+            self.stop()
+            # Remembered: a worker that cannot build the grading knowledge will not on retry.
+            self.broken = (f"the grading worker did not start ({exit_description(died)}; see the log)"
+                           if died is not None else
+                           f"the grading worker did not start within {WORKER_START_S} s")
+            raise RuntimeError(self.broken)
+
+    def _read(self, timeout):
+        fd = self.proc.stdout
+        if not select.select([fd], [], [], max(0.0, timeout))[0]:
+            return None
+        line = fd.readline()
+        return json.loads(line) if line else None
+
+    def grade(self, submission, results, timeout):
+        """A WorkerReport on grading `submission` into `results` within `timeout` s."""
+        if self.broken:
+            raise RuntimeError(self.broken)
+        if self.proc is None or self.proc.poll() is not None:
+            self.start()
+        start = time.monotonic()
+        try:
+            self.proc.stdin.write(json.dumps({"submission": str(submission), "results": str(results)}) + "\n")
+            self.proc.stdin.flush()
+            answer = self._read(timeout)
+        except (BrokenPipeError, OSError, ValueError):
+            answer = None
+        if answer is not None:
+            report = WorkerReport(**answer)
+            report.leaks += self.orphans()
+            return report
+        seconds = time.monotonic() - start
+        died = self.proc.poll()
+        self.stop()
+        why = (f"the grading process died ({exit_description(died)})" if died is not None
+               else f"the grade did not finish within {timeout:.0f} s: the worker was killed")
+        return WorkerReport(error=why, seconds=seconds)
+
+    def orphans(self):
+        """Kill and describe what the last grade left under this worker's reaper half
+        (everything there but the grading half)."""
+        import psutil
+        if self.proc is None or self.grading_pid in (None, self.proc.pid):
+            return []
+        try:
+            reaper = psutil.Process(self.proc.pid)
+        except psutil.Error:
+            return []
+        return leftover_processes(reaper, exclude=(self.grading_pid,), wait_s=0.5)
+
+    def stop(self):
+        if self.proc is None:
+            return
+        kill_tree(self.proc.pid)
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        self.proc.wait()
+        self.proc = None
+
+
+class IsolatedGrader:
+    """grade(submission_dir, results_path) -> results dict, each thread with its own worker
+    (production time limits); raises RuntimeError when there are no results. For regrade."""
+
+    def __init__(self, log_path, jobs=1):
+        self.log = open(log_path, "a")
+        self.threads = probe_threads(jobs)
+        self.local = threading.local()
+        self.workers = []
+        self.timeout = grade_limit_s(C.RUN_MODEL_TIMEOUT_CAP_S) + GRACE_S + WORKER_START_S
+
+    def __call__(self, submission_dir, results_path):
+        worker = getattr(self.local, "worker", None)
+        if worker is None:
+            worker = self.local.worker = Worker(None, self.log, self.threads)
+            self.workers.append(worker)
+        report = worker.grade(submission_dir, results_path, self.timeout)
+        if report.results is None:
+            raise RuntimeError(report.error or "the grader wrote no results.json")
+        if report.leaks:  # already killed; worth a line in the log
+            print(f"{submission_dir}: killed leftover processes {report.leaks}", file=self.log, flush=True)
+        return report.results
+
+    def close(self):
+        for w in self.workers:
+            w.stop()
+        self.log.close()
+
+
+if __name__ == "__main__":
+    ap = argparse.ArgumentParser(prog="python -m grader.workers",
+                                 description="a grading worker (internal: started by Worker)")
+    ap.add_argument("--run-model-limit", type=float, default=None)
+    worker_main(ap.parse_args().run_model_limit)
