@@ -11,6 +11,7 @@ from gradescope_utils.autograder_utils.decorators import leaderboard, number, pa
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from grader import atomic_write
 from grader import grade as G
 from grader import results as R
 
@@ -136,10 +137,27 @@ def test_a_crash_while_writing_keeps_the_previous_file(tmp_path, monkeypatch):
 
     def crash(*_):
         raise OSError("disk full")
-    monkeypatch.setattr(R.os, "fsync", crash)
+    monkeypatch.setattr(atomic_write.os, "fsync", crash)
     with pytest.raises(OSError, match="disk full"):
         R.write_atomic(path, good_results())
     assert path.read_text() == "previous" and _leftovers(tmp_path) == []
+
+
+def test_open_atomic_replaces_only_a_complete_file(tmp_path):
+    """The one atomic writer (results, stubs, notebook, zips, a probe's answer): an exception
+    inside the block keeps the previous file; the file's mode is what the caller asked."""
+    path = tmp_path / "answer.bin"
+    path.write_bytes(b"previous")
+    with pytest.raises(RuntimeError):
+        with atomic_write.open_atomic(path, "wb") as f:
+            f.write(b"half")
+            raise RuntimeError("interrupted")
+    assert path.read_bytes() == b"previous" and _leftovers(tmp_path) == ["answer.bin"]
+    with atomic_write.open_atomic(path, "wb", perms=None) as f:
+        f.write(b"whole")
+    assert path.read_bytes() == b"whole" and path.stat().st_mode & 0o777 == 0o600
+    atomic_write.write_text(path, "text")
+    assert path.read_text() == "text" and path.stat().st_mode & 0o777 == 0o644
 
 
 # --- grade(): order of events, with fake suites (no child, no torch work) ---------------------

@@ -1,12 +1,14 @@
 """The probe runner inside the child process: limits itself, then runs one probe function.
 
-Started by grader/sandbox.py as ``python -I -B -u <scratch>/grader/child.py <control.json>``
+Started by grader/sandbox/box.py as ``python -I -B -u <scratch>/grader/child.py <control.json>``
 with cwd = the scratch folder, already as the probe user when the grader is root. Before any
 student code it waits for the parent's go (sent once the child sits in its cgroups), sets hard
 rlimits and no_new_privs, verifies the privilege drop cannot be undone, and imports torch while
 the submission folder is not yet on sys.path (no student file can stand in for it). It writes
-{"ok": True, "data": ...} or {"ok": False, "error": ...} with torch.save and leaves by os._exit,
-so student atexit handlers and stray threads cannot hold it up. Standard library only until then.
+{"ok": True, "data": ...} or {"ok": False, "error": ...} with torch.save (whole or not at all,
+through grader/atomic_write.py, which the sandbox copies into the box beside this file) and
+leaves by os._exit, so student atexit handlers and stray threads cannot hold it up. Standard
+library only until then.
 """
 import ctypes
 import importlib
@@ -107,6 +109,7 @@ def main():
     import torch  # before the submission folder is on sys.path
     torch.set_num_threads(ctl["threads"])
     sys.path.insert(0, ctl["scratch"])
+    from grader.atomic_write import open_atomic
     from grader.probes import common
     common.TRACEBACK_LINES = ctl["traceback_lines"]
 
@@ -122,13 +125,12 @@ def main():
         payload = {"ok": True, "data": _plain(data, torch)}
     except BaseException as exc:  # SystemExit and KeyboardInterrupt from student code included
         payload = {"ok": False, "error": _describe(exc, common, ctl["memory_mb"])}
-    partial = ctl["result_path"] + ".partial"
     try:
-        torch.save(payload, partial)
+        with open_atomic(ctl["result_path"], "wb", perms=None) as f:
+            torch.save(payload, f)
     except BaseException as exc:
-        torch.save({"ok": False, "error": f"grader error: could not save the probe's answer: {exc}"},
-                   partial)
-    os.replace(partial, ctl["result_path"])  # whole or absent, never half-written
+        with open_atomic(ctl["result_path"], "wb", perms=None) as f:
+            torch.save({"ok": False, "error": f"grader error: could not save the probe's answer: {exc}"}, f)
     for stream in (sys.stdout, sys.stderr):
         try:
             stream.flush()

@@ -9,9 +9,7 @@ started is dead; only then is results.json validated and written (atomically). A
 the grader itself still yields a valid results.json that says "grader error, contact staff".
 """
 import io
-import os
 import resource
-import signal
 import sys
 import time
 import traceback
@@ -19,18 +17,19 @@ import unittest
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import psutil
 from gradescope_utils.autograder_utils.json_test_runner import JSONTestResult, JSONTestRunner
 
 from grader import results as R
+from grader.processes import kill_started_after
+from grader.submission import SUBMISSION_FILE
 
-SUBMISSION_FILE = "submitted.py"
 IMPORT_PROBE = "common:import_check"   # the context's fail-fast probe (grader/context.py)
 
 
 @dataclass
-class Outcome:
-    """A grade and how it went: what bench and the CLI need beyond results.json."""
+class GradeRun:
+    """A grade run in this process: results.json, the grader's own error and where the time went
+    (what bench and the CLI need beyond results.json)."""
     results: dict
     grader_error: str = ""                            # "" when the grader itself worked
     preload_seconds: float = 0.0                      # the context's trusted knowledge
@@ -84,7 +83,7 @@ class _Runner(JSONTestRunner):
         return result
 
 
-def _plain(value):
+def _number(value):
     """numpy/torch scalars -> Python numbers, so the JSON is standard."""
     return value.item() if hasattr(value, "item") and not isinstance(value, (int, float)) else value
 
@@ -93,7 +92,7 @@ def _finish_tests(tests):
     for t in tests:
         for key in ("score", "max_score"):
             if key in t:
-                t[key] = _plain(t[key])
+                t[key] = _number(t[key])
         t.setdefault("output", "")
         t.setdefault("visibility", "visible")
         t.setdefault("max_score", 0.0)  # an unweighted test: worth nothing, but listed
@@ -140,46 +139,12 @@ def _iter_tests(suite):
             yield item
 
 
-def _descendants():
-    try:
-        return psutil.Process().children(recursive=True)
-    except psutil.Error:
-        return []
-
-
-def reap_children(started_after):
-    """Kill every descendant started during this grade that is still alive.
-
-    The sandbox already kills each probe's process group and leftovers; this is the last line
-    before results.json is written, so nothing a child started can outlive it and write later.
-    """
-    victims = [p for p in _descendants() if _created(p) >= started_after]
-    for p in victims:
-        try:
-            os.killpg(p.pid, signal.SIGKILL) if os.getpgid(p.pid) == p.pid else p.kill()
-        except (ProcessLookupError, PermissionError, psutil.Error, OSError):
-            pass
-        try:
-            p.kill()
-        except psutil.Error:
-            pass
-    psutil.wait_procs(victims, timeout=5)
-    return victims
-
-
-def _created(p):
-    try:
-        return p.create_time()
-    except psutil.Error:
-        return float("inf")
-
-
 def run(submission_dir, results_path=None):
     """Grade `submission_dir`; write results.json to `results_path` (if given) last.
-    Returns an Outcome (results, grader error, timings)."""
+    Returns a GradeRun (results, grader error, timings)."""
     start_wall = time.time()
     start = time.perf_counter()
-    outcome = Outcome(results={})
+    outcome = GradeRun(results={})
     crashed = []
     try:
         # Imported here: it loads torch and the suites (the CLI's --help should not wait), and a
@@ -210,7 +175,7 @@ def run(submission_dir, results_path=None):
                         f"tested:\n{probe.error}")
         results = {
             "tests": _finish_tests(data["tests"]),
-            "leaderboard": [{k: _plain(v) for k, v in e.items() if v is not None}
+            "leaderboard": [{k: _number(v) for k, v in e.items() if v is not None}
                             for e in data.get("leaderboard", []) if e.get("value") is not None],
             "stdout_visibility": "hidden",
         }
@@ -222,7 +187,9 @@ def run(submission_dir, results_path=None):
         outcome.grader_error = traceback.format_exc()
         results = R.grader_error_results(outcome.grader_error)
     finally:
-        reap_children(start_wall - 1)
+        # The sandbox already kills each probe's leftovers; this is the last line before
+        # results.json is written, so nothing a child started can outlive it and write later.
+        kill_started_after(start_wall - 1)
     results["execution_time"] = round(time.perf_counter() - start, 2)
     if not results.get("leaderboard"):
         results.pop("leaderboard", None)

@@ -15,11 +15,11 @@ temporary file and renamed, so a failed build never leaves a partial zip behind.
 """
 import json
 import os
-import tempfile
 import zipfile
 from pathlib import Path
 
 import mpconfig as C
+from grader.atomic_write import open_atomic
 
 GRADESCOPE_DIR = Path(__file__).resolve().parent / "gradescope"
 ENTRY_POINTS = ("setup.sh", "run_autograder")
@@ -100,18 +100,10 @@ def build(out=C.AUTOGRADER_ZIP):
         print(warning)
     entries = members()
     out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
-    os.close(fd)
-    try:
-        with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as zf:
-            for name, path, mode in entries:
-                info = zipfile.ZipInfo(name, FIXED_DATE)
-                info.external_attr = (0o100000 | mode) << 16   # a regular file and its mode
-                zf.writestr(info, path.read_bytes(), compress_type=zipfile.ZIP_DEFLATED,
-                            compresslevel=_level(name))
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, out)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with open_atomic(out, "wb") as f, zipfile.ZipFile(f, "w", zipfile.ZIP_DEFLATED) as zf:
+        for name, path, mode in entries:
+            info = zipfile.ZipInfo(name, FIXED_DATE)
+            info.external_attr = (0o100000 | mode) << 16   # a regular file and its mode
+            zf.writestr(info, path.read_bytes(), compress_type=zipfile.ZIP_DEFLATED,
+                        compresslevel=_level(name))
     return out

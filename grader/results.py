@@ -7,11 +7,11 @@ numbers) are checked here, so `problems()` is the one judge of a results dict.
 import functools
 import json
 import math
-import os
-import tempfile
 from pathlib import Path
 
 import jsonschema
+
+from grader.atomic_write import write_text
 
 SCHEMA_PATH = Path(__file__).resolve().parent / "results_schema.json"
 # Scores are sums of float partial credits: allow rounding noise, nothing more.
@@ -91,18 +91,7 @@ def write_atomic(path, results):
     text = dumps(results)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return write_text(path, text)
 
 
 def grader_error_results(detail, execution_time=0.0):

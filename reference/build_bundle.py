@@ -22,6 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import mpconfig as C  # noqa: E402
+from grader.atomic_write import open_atomic  # noqa: E402
 from reference.make_stubs import make_stubs  # noqa: E402
 
 README_TEMPLATE = C.ROOT / "reference" / "student_README.md"
@@ -135,7 +136,7 @@ def build_tree(out):
 
 
 def write_zip(tree, zip_path, prefix):
-    with zipfile.ZipFile(zip_path, "w") as z:
+    with open_atomic(zip_path, "wb") as out, zipfile.ZipFile(out, "w") as z:
         for path in sorted(p for p in Path(tree).rglob("*") if p.is_file()):
             info = zipfile.ZipInfo(f"{prefix}/{path.relative_to(tree).as_posix()}", ZIP_DATE)
             info.external_attr = 0o644 << 16
@@ -154,12 +155,11 @@ def build(bundle=C.STUDENT_BUNDLE, zip_path=None):
         tree = work / bundle.name
         tree.mkdir()
         build_tree(tree)
-        write_zip(tree, work / zip_path.name, bundle.name)
+        write_zip(tree, zip_path, bundle.name)  # the last step that can fail for want of input
         old = work / "old"
         if bundle.exists():
             os.replace(bundle, old)
         os.replace(tree, bundle)
-        os.replace(work / zip_path.name, zip_path)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return bundle, zip_path

@@ -15,7 +15,7 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import mpconfig as C  # noqa: E402
-from reference.make_stubs import write_atomic  # noqa: E402
+from grader.atomic_write import write_text  # noqa: E402
 
 ACCURACY_LINE = "test accuracy: "   # the devtests read the accuracy from this printed line
 
@@ -188,7 +188,7 @@ def main(argv=None):
         print(f"make_notebook: {args.out} differs from the generator's output; "
               f"run: python -m reference.make_notebook", file=sys.stderr)
         return 1
-    write_atomic(args.out, text)
+    write_text(args.out, text)
     print(f"make_notebook: wrote {args.out}")
     return 0
 

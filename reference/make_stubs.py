@@ -10,13 +10,12 @@ the stubs can never drift from the reference by hand edits.
 """
 import argparse
 import difflib
-import os
 import sys
-import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import mpconfig as C  # noqa: E402
+from grader.atomic_write import write_text  # noqa: E402
 
 START = "################# Your Code Starts Here #################"
 END = "################## Your Code Ends here ##################"
@@ -76,20 +75,6 @@ def make_stubs(text, name="reference"):
     return "\n".join(out) + "\n"
 
 
-def write_atomic(path, text):
-    """Write via a temporary file in the same folder, so a failure leaves the old file intact."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--check", action="store_true",
@@ -114,7 +99,7 @@ def main(argv=None):
               f"run: python -m reference.make_stubs", file=sys.stderr)
         print("\n".join(diff[:40]) + ("\n..." if len(diff) > 40 else ""), file=sys.stderr)
         return 1
-    write_atomic(args.out, stubs)
+    write_text(args.out, stubs)
     print(f"make_stubs: wrote {args.out}")
     return 0
 

@@ -2,7 +2,7 @@
 
 ``run_probe(submission_dir, "module:function", args)`` copies the submission into a fresh
 scratch folder, adds the canonical models.py, resnet18.pt and public data, and the child side
-of the grader (child.py and grader/probes/, nothing else), then starts ``grader/child.py``
+of the grader (child.py, its leaf atomic_write.py and grader/probes/, nothing else), then starts ``grader/child.py``
 there: in its own session, as a dedicated unprivileged user when the grader is root, inside
 memory and pids cgroups where cgroup v1 is writable, under hard rlimits (address space, file
 size, processes), with a minimal environment and a wall-clock limit. Afterwards every process

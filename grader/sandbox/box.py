@@ -3,7 +3,8 @@
 Layout of one probe's box (a root-owned folder the child cannot rename or replace)::
 
     box/work/      the scratch folder, the child's cwd: submission copy, models.py, resnet18.pt,
-                   cifar10_batches/ (hard links), grader/child.py + grader/probes/*.py
+                   cifar10_batches/ (hard links), grader/child.py, grader/atomic_write.py
+                   and grader/probes/*.py
     box/ctl/       control.json and args.json (root-owned: read-only for the child)
     box/out/       where the child writes result.pt (read back through a descriptor opened first)
     box/home/, box/tmp/, box/output.log (stdout+stderr)
@@ -35,6 +36,8 @@ log = logging.getLogger(__name__)
 
 GRADER_DIR = Path(__file__).resolve().parents[1]
 CHILD = GRADER_DIR / "child.py"
+# The child's side of the grader besides the probes: child.py and the leaf modules it imports.
+CHILD_FILES = (CHILD, GRADER_DIR / "atomic_write.py")
 PROBES_DIR = GRADER_DIR / "probes"
 MODELS_PY = C.ROOT / "models.py"
 # Names in a submission folder that the canonical files (or the grader's) take instead.
@@ -130,7 +133,8 @@ def _fill_box(box, submission, modules, files, user):
             _link_or_copy(path, work / C.DATA_DIR.name / path.name)
     (work / "grader" / "probes").mkdir(parents=True)
     (work / "grader" / "__init__.py").write_text('"""The child side of the grader (copied by grader/sandbox/box.py)."""\n')
-    shutil.copyfile(CHILD, work / "grader" / "child.py")
+    for path in CHILD_FILES:
+        shutil.copyfile(path, work / "grader" / path.name)
     for name, path in modules.items():
         shutil.copyfile(path, work / "grader" / "probes" / f"{name}.py")
     for path in (work / "models.py", work / C.DATA_DIR.name, work / "grader", *(work / "grader").rglob("*")):

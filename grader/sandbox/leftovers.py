@@ -3,13 +3,13 @@ of its probe user (root) or, not root, of ours that carries the probe's environm
 import contextlib
 import logging
 import os
-import signal
 import subprocess
 import sys
 import time
 
 import psutil
 
+from grader.processes import kill_group, kill_pids
 from grader.sandbox.limits import cgroup_pids
 
 log = logging.getLogger(__name__)
@@ -45,8 +45,7 @@ def _kill_as(user):
 def kill(proc, token, user, cgroups):
     """Kill the probe `proc` (a Popen, or None), its group and everything it left behind."""
     if proc is not None:
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(proc.pid, signal.SIGKILL)
+        kill_group(proc.pid)
         proc.wait()
     deadline = time.monotonic() + 30
     while True:
@@ -55,9 +54,7 @@ def kill(proc, token, user, cgroups):
             return
         if user is not None:
             _kill_as(user)
-        for pid in pids:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.kill(pid, signal.SIGKILL)
+        kill_pids(pids)
         if time.monotonic() > deadline:
             log.error("sandbox: processes %s of a probe survive SIGKILL", sorted(pids))
             return

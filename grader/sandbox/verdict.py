@@ -3,6 +3,7 @@ an answer the grader refused, or the probe's own error message."""
 import signal
 
 import mpconfig as C
+from grader.processes import signal_name
 
 SIGNAL_HINTS = {
     signal.SIGXFSZ: f"it wrote a file larger than the {C.PROBE_MAX_FILE_MB} MB limit",
@@ -11,13 +12,6 @@ SIGNAL_HINTS = {
     signal.SIGFPE: "an arithmetic fault in native code",
 }
 MEMORY_WORDS = ("std::bad_alloc", "Cannot allocate memory", "can't allocate memory")
-
-
-def _signal_name(number):
-    try:
-        return signal.Signals(number).name
-    except ValueError:
-        return f"signal {number}"
 
 
 def verdict(probe, returncode, timed_out, oom, output, payload, problem, timeout, memory_mb):
@@ -34,7 +28,7 @@ def verdict(probe, returncode, timed_out, oom, output, payload, problem, timeout
             return False, {}, detail
         return False, {}, f"ran out of memory (limit {memory_mb} MB)" + (f"\n{detail}" if detail else "")
     if returncode < 0:
-        name = _signal_name(-returncode)
+        name = signal_name(-returncode)
         hint = SIGNAL_HINTS.get(-returncode)
         return False, {}, f"killed by signal {name}" + (f" ({hint})" if hint else "")
     if problem:
