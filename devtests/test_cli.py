@@ -66,7 +66,8 @@ def test_bench_rejects_zero_runs(capsys):
 
 
 def test_the_default_submission_is_the_reference():
-    with cli.reference_submission() as folder:
+    from grader.submission import reference_submission
+    with reference_submission() as folder:
         assert (folder / "submitted.py").read_text() == C.REFERENCE_SOLUTION.read_text()
     assert not folder.exists()
 

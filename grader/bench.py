@@ -122,7 +122,7 @@ def main(args):
 # --- workers: one measurement each, in a fresh interpreter -------------------------------------
 def _work_grade():
     from grader import grade
-    from grader.cli import reference_submission
+    from grader.submission import reference_submission
     with reference_submission() as folder:
         outcome = grade.run(folder)
     res = outcome.results

@@ -12,24 +12,14 @@ import argparse
 import importlib
 import importlib.util
 import logging
-import shutil
 import sys
-import tempfile
-from contextlib import contextmanager
 from pathlib import Path
 
 import mpconfig as C
+from grader.submission import reference_submission
 
 # Subcommands owned by other modules, registered when present: each has add_parser(subparsers).
 OPTIONAL_COMMANDS = ("grader.validate", "grader.regrade")
-
-
-@contextmanager
-def reference_submission():
-    """A temporary submission folder holding the reference solution as submitted.py."""
-    with tempfile.TemporaryDirectory(prefix="mp09-reference-") as tmp:
-        shutil.copyfile(C.REFERENCE_SOLUTION, Path(tmp) / "submitted.py")
-        yield Path(tmp)
 
 
 def cmd_grade(args):
