@@ -48,7 +48,7 @@ cd "$SOURCE"
 "$PY" -c 'import sys; from reference.build_data import verify
 problems = verify()
 sys.exit("setup.sh: data differs from the manifest:\n  " + "\n  ".join(problems) if problems else 0)'
-# Probe user, interpreter reachable by it, grader folder closed to it (grader/sandbox.py).
+# Probe user, interpreter reachable by it, grader folder closed to it (grader/sandbox/machine.py).
 "$PY" -m grader.sandbox prepare
 # Belt and braces: only root may read the hidden batch, the grader and the reference.
 chmod 700 hidden_data grader reference
