@@ -60,7 +60,8 @@ def _call(expected, extra=""):
 def judge_lengths(data, expected):
     problems = []
     if data["single_length"] != expected["first_length"]:
-        problems.append(f'len(CIFAR10(["cifar10_batches/{expected["files"][0]}"])) is {data["single_length"]}; '
+        first_file = expected["files"][0]
+        problems.append(f'len(CIFAR10(["cifar10_batches/{first_file}"])) is {data["single_length"]}; '
                         f"expected {expected['first_length']}, one item per image of the file "
                         "(look at CIFAR10.__init__ and __len__)")
     if data["length"] != expected["length"]:
@@ -71,9 +72,9 @@ def judge_lengths(data, expected):
     elif data["labels"] != expected["labels"]:
         i = next(j for j, (a, b) in enumerate(zip(data["labels"], expected["labels"])) if a != b)
         found = "not an integer" if data["labels"][i] == -1 else str(data["labels"][i])
-        problems.append(f"{_call(expected)}[{i}] has label {found}; expected {expected['labels'][i]}, the label "
-                        f"of {_where(expected, i)}: the files must be concatenated in the order given, "
-                        "images and labels alike")
+        problems.append(f"{_call(expected)}[{i}] has label {found}; expected {expected['labels'][i]}, "
+                        f"the label of {_where(expected, i)}: the files must be concatenated in the "
+                        "order given, images and labels alike")
     return problems
 
 
@@ -87,12 +88,14 @@ def judge_items(data, expected):
         raw, want = data["raw"][k], expected["raw"][k]
         image = raw["image"]
         if image is None:
-            problems.append(f"{_call(expected)}[{i}] (no transform): the image is a {raw['describe']['type']}; "
-                            "expected the HWC uint8 numpy array of the file's pixels")
+            problems.append(f"{_call(expected)}[{i}] (no transform): the image is a "
+                            f"{raw['describe']['type']}; expected the HWC uint8 numpy array of the "
+                            "file's pixels")
         elif tuple(image.shape) != tuple(want.shape) or image.dtype != want.dtype:
-            problems.append(f"{_call(expected)}[{i}] (no transform): the image has shape {tuple(image.shape)} and "
-                            f"dtype {image.dtype}; expected shape (32, 32, 3) (height, width, channel) "
-                            "and dtype uint8: row.reshape(3, 32, 32).transpose(1, 2, 0)")
+            problems.append(f"{_call(expected)}[{i}] (no transform): the image has shape "
+                            f"{tuple(image.shape)} and dtype {image.dtype}; expected shape (32, 32, 3) "
+                            "(height, width, channel) and dtype uint8: "
+                            "row.reshape(3, 32, 32).transpose(1, 2, 0)")
         elif not torch.equal(image, want):
             differ = int((image != want).sum())
             problems.append(f"{_call(expected)}[{i}] (no transform): {differ} of {want.numel()} pixel values "
@@ -154,7 +157,8 @@ class DatasetChecks(GradedCase):
         data = self.part(PROBE, "dataset_lengths", "CIFAR10(...) or len()/indexing")
         expected = self.ctx.expected("dataset")
         self.check(judge_lengths(data, expected),
-                   f"ok: lengths {expected['first_length']} and {expected['length']}; all {expected['length']} labels in order")
+                   f"ok: lengths {expected['first_length']} and {expected['length']}; "
+                   f"all {expected['length']} labels in order")
 
     @graded("1.2")
     def test_1_2_items(self):

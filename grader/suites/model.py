@@ -158,7 +158,8 @@ class FinetuneNetChecks(GradedCase):
         checks, _ = self.build(module=True)
         outputs = self.unwrap(checks["outputs"], "FinetuneNet.forward (in eval mode)")
         expected = self.ctx.expected("model")
-        self.check(judge_outputs(outputs, expected), f"ok: (N, 8) finite logits for N in {expected['batch_sizes']}")
+        self.check(judge_outputs(outputs, expected),
+                   f"ok: (N, 8) finite logits for N in {expected['batch_sizes']}")
 
     @graded("3.4")
     def test_3_4_gradients(self):

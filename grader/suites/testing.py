@@ -78,7 +78,8 @@ class TestFunctionChecks(GradedCase):
         results = self.part(PROBE, "test", "test()")
         expected = self.ctx.expected("testing")
         self.check(judge_accuracy(results, expected),
-                   f"ok: accuracies {[fmt(a) for a in expected['accuracies']]} for batch sizes {expected['batch_sizes']}")
+                   f"ok: accuracies {[fmt(a) for a in expected['accuracies']]} "
+                   f"for batch sizes {expected['batch_sizes']}")
 
     @graded("6.2")
     def test_6_2_model_unchanged(self):
