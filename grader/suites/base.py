@@ -8,8 +8,9 @@ A suite module grader/suites/<part>.py holds the parent side of one part of the 
 - prepare(knowledge) -> (probe args, the reference's expected results), run once per process;
 - pure judge_* functions (probe data + expected results -> list of problems, testable without
   any child);
-- one GradedCase subclass whose tests call the judges. grader.context finds the suite modules
-  by themselves, and gives every test the submission's Context as self.ctx.
+- one GradedCase subclass whose tests call the judges.
+grader.context finds the suite modules itself (nothing lists them) and gives every test the
+submission's Context as self.ctx.
 """
 import math
 import unittest
