@@ -5,7 +5,6 @@ can only be understood, tested or moved with the other. The graph is read from t
 so nothing is imported and a lazy import counts like any other.
 """
 import ast
-from pathlib import Path
 
 import networkx as nx   # comes with torch
 
