@@ -43,7 +43,8 @@ def test_the_zip_holds_what_gradescope_needs_and_nothing_else(autograder_zip):
         required = {"requirements.txt", "mpconfig.py", "models.py", "resnet18.pt",
                     "grader/__init__.py", "grader/__main__.py", "grader/grade.py", "grader/sandbox/__init__.py",
                     "grader/sandbox/__main__.py", "grader/sandbox/box.py",
-                    "grader/child.py", "grader/context.py", "grader/answers.py", "grader/results_schema.json",
+                    "grader/child.py", "grader/context.py", "grader/protocol.py", "grader/schema.py",
+                    "grader/results_schema.json", "grader/probes/functions.py", "grader/probes/dataset.py",
                     "grader/probes/common.py", "reference/__init__.py", "reference/submitted.py",
                     "reference/data_manifest.json", f"hidden_data/{C.HIDDEN_FILE}"}
         required |= {f"cifar10_batches/{n}" for n in (*C.TRAIN_FILES, C.TEST_FILE, C.META_FILE)}

@@ -205,14 +205,14 @@ class FakeContext:
                 raise KeyError("hidden batch unreadable")
             self.loaded = True
 
-        def set_submission(folder):
+        def for_submission(folder):
             assert self.loaded, "the context must be loaded before the submission is set"
             return type("Ctx", (), {"results": {}, "seconds": {}})()
 
         monkeypatch.setattr(context, "load", load)
-        monkeypatch.setattr(context, "set_submission", set_submission)
+        monkeypatch.setattr(context, "for_submission", for_submission)
         monkeypatch.setattr(context, "load_suites",
-                            lambda: unittest.TestLoader().loadTestsFromTestCase(suite_cases))
+                            lambda ctx=None: unittest.TestLoader().loadTestsFromTestCase(suite_cases))
 
 
 @pytest.fixture

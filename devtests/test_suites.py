@@ -18,14 +18,15 @@ from torch.utils.data import DataLoader
 import mpconfig as C
 from grader import context
 from grader.probes import fixtures
+from grader.protocol import FUNCTIONS_PROBE, IMPORT_PROBE, RUN_MODEL_PROBE
 from grader.suites import base, dataset, loader, model, optimizer, run_model, testing, training
 
 
 def run_suites(submission):
-    context.set_submission(submission)
+    ctx = context.for_submission(submission)
     stream = io.StringIO()
-    JSONTestRunner(stream=stream).run(context.load_suites())
-    return json.loads(stream.getvalue()), context.current()
+    JSONTestRunner(stream=stream).run(context.load_suites(ctx))
+    return json.loads(stream.getvalue()), ctx
 
 
 class _Graded(tuple):
@@ -61,7 +62,7 @@ def test_reference_scores_full_marks(reference_grade):
     assert board["accuracy"]["value"] >= C.ACCURACY_TIERS[0][0]
     assert 0 < board["seconds"]["value"] <= ctx.knowledge.run_model_limit_s
     # Three children per grade: the import check, the cheap checks, run_model.
-    assert set(ctx.seconds) == {context.IMPORT_PROBE, context.FUNCTIONS_PROBE, context.RUN_MODEL_PROBE}
+    assert set(ctx.seconds) == {IMPORT_PROBE, FUNCTIONS_PROBE, RUN_MODEL_PROBE}
     print({name: round(s, 1) for name, s in ctx.seconds.items()})
 
 
@@ -74,7 +75,7 @@ def test_import_failure_fails_everything_with_one_child(tmp_path):
     for t in results["tests"]:
         assert t["status"] == "failed"
         assert "could not be imported" in t["output"] and "SyntaxError" in t["output"]
-    assert list(ctx.seconds) == [context.IMPORT_PROBE]
+    assert list(ctx.seconds) == [IMPORT_PROBE]
     assert all(isinstance(e["value"], (int, float)) for e in results["leaderboard"])
 
 
@@ -276,7 +277,7 @@ def test_gradient_and_output_judges():
 
 # --- judges: train() ---------------------------------------------------------------------------
 def test_train_judge_names_the_missing_step_and_zero_grad(knowledge):
-    ans = knowledge.answers["training"]
+    ans = knowledge.expected["training"]
     as_data = lambda head: {"weight": head[0], "bias": head[1], "backbone_changed": []}  # noqa: E731
     assert training.judge_head(as_data(ans["reference"]), ans) == []
     assert "unchanged" in training.judge_head(as_data(ans["initial"]), ans)[0]
@@ -370,11 +371,10 @@ MUTATIONS = {
 
 @pytest.mark.slow
 def test_every_answer_of_the_reference_fits_its_schema(reference_grade):
-    from grader import answers
     _, ctx = reference_grade
-    assert set(ctx.results) == set(answers.SCHEMAS)
+    assert set(ctx.results) == set(context.SCHEMAS)
     for name, result in ctx.results.items():
-        assert result.ok and answers.problem(name, result.data) is None, name
+        assert result.ok and context.schema_problem(name, result.data) is None, name
 
 
 @pytest.mark.slow
@@ -405,28 +405,43 @@ def test_every_mutated_answer_is_refused_by_its_schema_or_judged_without_a_crash
     assert not crashes, crashes[:5]
 
 
-def _judged(knowledge, results, suite=None):
+def _judged(knowledge, results, modules=context.SUITES):
     """The unittest result of the suites (default: all) judging these probe results; no child runs."""
-    previous = context._context
-    context._context = context.Context(knowledge=knowledge, submission=C.ROOT, results=results)
-    try:
-        outcome = unittest.TestResult()
-        (suite or context.load_suites()).run(outcome)
-        return outcome
-    finally:
-        context._context = previous
+    ctx = context.Context(knowledge=knowledge, submission=C.ROOT, results=results)
+    outcome = unittest.TestResult()
+    context.load_suites(ctx, modules).run(outcome)
+    return outcome
 
 
 def test_a_finetunenet_that_is_no_module_fails_every_model_test_saying_so(knowledge):
     from grader.sandbox import ProbeResult
     build = {"value": {"is_module": False, "describe": {"type": "builtins.str"}}}
     answer = {"model": {"value": {"build": build}}}
-    results = {context.IMPORT_PROBE: ProbeResult(ok=True),
-               context.FUNCTIONS_PROBE: ProbeResult(ok=True, data=answer)}
-    outcome = _judged(knowledge, results, unittest.TestLoader().loadTestsFromTestCase(model.ModelTests))
+    results = {IMPORT_PROBE: ProbeResult(ok=True), FUNCTIONS_PROBE: ProbeResult(ok=True, data=answer)}
+    outcome = _judged(knowledge, results, [model])
     assert not outcome.errors and outcome.testsRun == 4
     assert len(outcome.failures) == 4
     assert all("not a torch.nn.Module" in text for _, text in outcome.failures)
+
+
+def test_each_test_judges_the_context_it_was_loaded_with(knowledge):
+    """Two submissions' suites side by side: no global decides whose results a test reads."""
+    from grader.sandbox import ProbeResult
+    no_module = {"model": {"value": {"build": {"value": {"is_module": False,
+                                                          "describe": {"type": "builtins.str"}}}}}}
+    broken = context.Context(knowledge, C.ROOT, results={
+        IMPORT_PROBE: ProbeResult(ok=False, error="SyntaxError: invalid syntax")})
+    no_net = context.Context(knowledge, C.ROOT, results={
+        IMPORT_PROBE: ProbeResult(ok=True), FUNCTIONS_PROBE: ProbeResult(ok=True, data=no_module)})
+    suites = {"broken": context.load_suites(broken, [model]), "no_net": context.load_suites(no_net, [model])}
+    outcomes = {name: unittest.TestResult() for name in suites}
+    for name in ("broken", "no_net"):
+        suites[name].run(outcomes[name])
+    for name, why in (("broken", "could not be imported"), ("no_net", "not a torch.nn.Module")):
+        outcome = outcomes[name]
+        assert not outcome.errors and len(outcome.failures) == outcome.testsRun == 4
+        assert all(why in text for _, text in outcome.failures), name
+    assert broken.seconds == no_net.seconds == {}, "no child runs for results in hand"
 
 
 def test_lengths_judge_names_a_wrong_label_and_a_short_label_list():

@@ -2,19 +2,26 @@
 
 Trusted knowledge (loaded once per process, reused for every submission a process grades): the
 checkpoint, the hidden batch with its labels, the reference solution imported in-process, every
-check's inputs and the reference's answers to them, and the run_model time limit calibrated on
-this machine. It is all computed before the first child runs, so nothing a child does to files
-can change what a submission is compared with.
+check's inputs and the reference's results on them (what a submission is expected to give), and
+the run_model time limit calibrated on this machine. It is all computed before the first child
+runs, so nothing a child does to files can change what a submission is compared with.
 
-Per submission: its folder and the probe results, each probe run at most once. The first probe
-is always the import check; when it fails, every later probe "fails" with its message instead
-of running (an import that hangs must not cost one timeout per probe).
+Per submission, a Context: its folder and the probe results, each probe run at most once and its
+answer checked against the probe's schema. The first probe is always the import check; when it
+fails, every later probe "fails" with its message instead of running (an import that hangs must
+not cost one timeout per probe).
 
     from grader import context
-    context.set_submission("path/to/folder")     # loads the knowledge first if needed
-    suite = context.load_suites()                # unittest.TestSuite, in Gradescope order
+    ctx = context.for_submission("path/to/folder")   # loads the knowledge first if needed
+    suite = context.load_suites(ctx)                  # unittest.TestSuite, in Gradescope order
+
+The suites never reach for a global: each test gets its Context as self.ctx. A Context made from
+probe results in hand (Context(knowledge, folder, results={...})) grades them without any child.
 """
+import functools
+import importlib
 import importlib.util
+import pkgutil
 import statistics
 import sys
 import time
@@ -30,25 +37,65 @@ if str(C.ROOT) not in sys.path:  # the reference solution imports models.py from
 import torch  # noqa: E402
 
 import models  # noqa: E402
+from grader import schema  # noqa: E402
 from grader.probes import fixtures  # noqa: E402
+from grader.protocol import (API_NAMES, FUNCTIONS_PROBE, HIDDEN_SCRATCH_NAME,  # noqa: E402
+                             IMPORT_PROBE, RUN_MODEL_PROBE, TAMPERING)
+from grader.sandbox import run_probe  # noqa: E402
+from grader.suites.base import GradedCase  # noqa: E402
 
-IMPORT_PROBE = "common:import_check"
-FUNCTIONS_PROBE = "functions:probe"
-RUN_MODEL_PROBE = "run_model:probe"
-HIDDEN_SCRATCH_NAME = "grader_hidden_batch"   # the hidden images' file in the child's folder
-API_NAMES = ("CIFAR10", "get_preprocess_transform", "build_dataset", "build_dataloader",
-             "FinetuneNet", "build_model", "build_optimizer", "train", "test", "run_model")
+SUITES_DIR = Path(__file__).resolve().parent / "suites"
 
 
-def _suite_modules():
-    # Imported here: the suites import this module for current().
-    from grader.suites import dataset, loader, model, optimizer, training, testing, run_model
-    return (dataset, loader, model, optimizer, training, testing, run_model)
+def _first_number(module):
+    """The module's lowest Gradescope test number, as a sortable tuple."""
+    numbers = [tuple(int(p) for p in fn.__number__.split("."))
+               for case in vars(module).values()
+               if isinstance(case, type) and issubclass(case, GradedCase)
+               for fn in vars(case).values() if hasattr(fn, "__number__")]
+    return min(numbers, default=(float("inf"),))
+
+
+def _find_suites():
+    """Every suite module of grader/suites/ (one per part of the MP), in Gradescope order: a new
+    suite module is found without being listed anywhere."""
+    names = [m.name for m in pkgutil.iter_modules([str(SUITES_DIR)]) if m.name != "base"]
+    return tuple(sorted((importlib.import_module(f"grader.suites.{name}") for name in names),
+                        key=_first_number))
+
+
+def suite_name(module):
+    """The key of a suite's probe args and expected results: its module's own name."""
+    return module.__name__.rsplit(".", 1)[-1]
+
+
+SUITES = _find_suites()
+# The import check's answer (grader/probes/common.py: import_check), read by the import gate below.
+IMPORT_SCHEMA = schema.obj({"seconds": schema.NUM, "names": schema.obj(values=schema.STR),
+                            "signatures": schema.obj(values=schema.STR),
+                            "bases": schema.obj(values=schema.STRS)})
+
+
+def _probe_schemas(suites):
+    """{probe: the schema of its whole answer}. The checks probe answers an object of the parts
+    its suites declare (PART_SCHEMAS); a suite with a probe of its own gives its SCHEMA."""
+    parts, schemas = {}, {IMPORT_PROBE: IMPORT_SCHEMA}
+    for suite in suites:
+        if suite.PROBE == FUNCTIONS_PROBE:
+            parts.update(suite.PART_SCHEMAS)
+        else:
+            schemas[suite.PROBE] = suite.SCHEMA
+    schemas[FUNCTIONS_PROBE] = schema.obj(parts)
+    return schemas
+
+
+SCHEMAS = _probe_schemas(SUITES)
+_VALIDATORS = {name: schema.Validator(s) for name, s in SCHEMAS.items()}
 
 
 @dataclass
 class Knowledge:
-    """Trusted facts and reference answers; the same for every submission."""
+    """Trusted facts and the reference's results; the same for every submission."""
     reference: object                 # reference/submitted.py, imported in-process
     checkpoint: dict                  # resnet18.pt's state dict
     hidden_rows: object               # uint8 (N, 3072)
@@ -57,7 +104,7 @@ class Knowledge:
     calibration_s: float              # this machine's time for the calibration workload
     run_model_limit_s: float          # run_model()'s time limit on this machine
     probe_args: dict = field(default_factory=dict)       # probe name -> its args
-    answers: dict = field(default_factory=dict)          # suite module name -> its answers
+    expected: dict = field(default_factory=dict)         # suite name -> the reference's results
     _public: dict = field(default_factory=dict, repr=False)
 
     def public(self, name):
@@ -102,24 +149,33 @@ def build_knowledge():
                   hidden_rows=rows, hidden_labels=labels,
                   hidden_file=fixtures.cifar_batch_bytes(rows, [0] * len(labels), "evaluation batch"),
                   calibration_s=calibration_s, run_model_limit_s=run_model_limit(calibration_s))
-    k.probe_args = {FUNCTIONS_PROBE: {"part_timeout": C.CHECK_PART_TIMEOUT_S}, RUN_MODEL_PROBE: {}}
-    for module in _suite_modules():
-        # Each suite knows its own inputs and reference answers; it adds its part to a probe.
-        args, answers = module.prepare(k)
-        k.probe_args[module.PROBE].update(args)
-        k.answers[module.__name__.rsplit(".", 1)[-1]] = answers
+    parts = {}    # the checks probe: suite -> {part: its args}, run in this order by the child
+    k.probe_args = {FUNCTIONS_PROBE: {"part_timeout": C.CHECK_PART_TIMEOUT_S, "parts": parts}}
+    for module in SUITES:
+        # Each suite knows its own inputs and the reference's results on them.
+        name = suite_name(module)
+        args, k.expected[name] = module.prepare(k)
+        if module.PROBE == FUNCTIONS_PROBE:
+            if set(args) != set(module.PART_SCHEMAS):
+                raise RuntimeError(f"grader/suites/{name}.py: prepare() gives args for "
+                                   f"{sorted(args)} but PART_SCHEMAS names {sorted(module.PART_SCHEMAS)}")
+            parts[name] = args
+        else:
+            k.probe_args[module.PROBE] = args
     return k
 
 
 @dataclass
 class Context:
+    """One submission's grade: the knowledge, the folder, and its probe results so far."""
     knowledge: Knowledge
     submission: Path
     results: dict = field(default_factory=dict)     # probe name -> ProbeResult
     seconds: dict = field(default_factory=dict)     # probe name -> wall seconds in the parent
 
-    def answers(self, suite):
-        return self.knowledge.answers[suite]
+    def expected(self, suite):
+        """What the reference gives on the checks of `suite` (a grader/suites module name)."""
+        return self.knowledge.expected[suite]
 
     def probe(self, name):
         """The ProbeResult of one probe of this submission, run on first use."""
@@ -140,7 +196,6 @@ class Context:
                              f"tested:\n{result.error}")
 
     def _run(self, name):
-        from grader.sandbox import run_probe
         k = self.knowledge
         if name == IMPORT_PROBE:
             call = dict(args={"names": list(API_NAMES)}, timeout=C.PROBE_IMPORT_TIMEOUT_S)
@@ -159,49 +214,51 @@ class Context:
         return checked(name, result)
 
 
+def schema_problem(probe, data):
+    """None when `data` fits the schema of `probe`'s answer; else where and how it does not."""
+    return schema.problem(_VALIDATORS[probe], data)
+
+
 def checked(name, result):
     """The probe's result, or a failed one when its answer does not have the probe's shape."""
-    from grader import answers
-    why = answers.problem(name, result.data) if result.ok else None
+    why = schema_problem(name, result.data) if result.ok else None
     if why is None:
         return result
     return replace(result, ok=False, data={},
                    error=f"the grader could not make sense of what your code returned ({why}). "
-                         + answers.TAMPERING)
+                         + TAMPERING)
 
 
-_knowledge = None
-_context = None
-
-
+@functools.lru_cache(maxsize=None)
 def load():
     """The trusted knowledge, built on the first call (a few seconds) and kept for the process."""
-    global _knowledge
-    if _knowledge is None:
-        _knowledge = build_knowledge()
-    return _knowledge
+    return build_knowledge()
 
 
-def set_submission(submission_dir):
-    """Grade this folder next: forgets the previous submission's probe results."""
-    global _context
+def for_submission(submission_dir, knowledge=None):
+    """A fresh Context for grading this folder (default knowledge: load()'s)."""
     path = Path(submission_dir).resolve()
     if not (path / "submitted.py").is_file():
         raise FileNotFoundError(f"{path}: no submitted.py in the submission folder")
-    _context = Context(knowledge=load(), submission=path)
-    return _context
+    return Context(knowledge=knowledge if knowledge is not None else load(), submission=path)
 
 
-def current():
-    if _context is None:
-        raise RuntimeError("grader.context.set_submission(folder) must be called before the suites run")
-    return _context
-
-
-def load_suites():
-    """Every graded test, in the order of their Gradescope numbers."""
+def load_suites(ctx=None, modules=SUITES):
+    """The graded tests of these suite modules (default: all, in the order of their Gradescope
+    numbers), each given `ctx` as self.ctx (None: tests to list or fail without running, as when
+    submitted.py is missing)."""
     loader = unittest.TestLoader()
     suite = unittest.TestSuite()
-    for module in _suite_modules():
+    for module in modules:
         suite.addTests(loader.loadTestsFromModule(module))
+    for case in _cases(suite):
+        case.ctx = ctx
     return suite
+
+
+def _cases(suite):
+    for item in suite:
+        if isinstance(item, unittest.TestSuite):
+            yield from _cases(item)
+        else:
+            yield item

@@ -21,9 +21,8 @@ from gradescope_utils.autograder_utils.json_test_runner import JSONTestResult, J
 
 from grader import results as R
 from grader.processes import kill_started_after
+from grader.protocol import IMPORT_PROBE
 from grader.submission import SUBMISSION_FILE
-
-IMPORT_PROBE = "common:import_check"   # the context's fail-fast probe (grader/context.py)
 
 
 @dataclass
@@ -153,15 +152,14 @@ def run(submission_dir, results_path=None):
         t0 = time.perf_counter()
         context.load()                      # trusted knowledge, before any child starts
         outcome.preload_seconds = time.perf_counter() - t0
-        suite = context.load_suites()
         submission_dir = Path(submission_dir)
         note = ""
         if not (submission_dir / SUBMISSION_FILE).is_file():
-            data, note = _missing_file_results(suite, submission_dir)
+            data, note = _missing_file_results(context.load_suites(), submission_dir)
         else:
-            ctx = context.set_submission(submission_dir)
+            ctx = context.for_submission(submission_dir)
             runner = _Runner(stream=io.StringIO(), buffer=True, stdout_visibility="hidden")
-            runner.run(suite)
+            runner.run(context.load_suites(ctx))
             result = runner.last_result
             if result.fatal:
                 raise RuntimeError("a suite's class set-up failed:\n" + "\n".join(result.fatal))

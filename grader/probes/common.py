@@ -1,4 +1,5 @@
-"""Child-side helpers shared by every probe: guarded calls, student-facing tracebacks, the import check.
+"""Child-side helpers shared by every probe: guarded calls, student-facing tracebacks, the
+description of returned values, the import check.
 
 Runs inside the child only (copied into its scratch folder as ``grader.probes.common``), so it
 imports nothing of the grader but this package, and no mpconfig: the parent passes what it needs.
@@ -10,10 +11,16 @@ import time
 import traceback
 from pathlib import Path
 
+import torch
+
+from grader.probes.timelimit import time_limited
+
 # The scratch copy of the grader package; frames from files under it are the grader's own.
 GRADER_DIR = Path(__file__).resolve().parent.parent
 SCRATCH = GRADER_DIR.parent
 TRACEBACK_LINES = 15     # child.py sets it from mpconfig.PROBE_TRACEBACK_LINES (passed by the parent)
+DATA_DIR = "cifar10_batches"     # the public data, in the child's scratch folder
+CHECKPOINT = "resnet18.pt"
 
 
 def _is_grader_frame(filename):
@@ -54,6 +61,25 @@ def guard(fn, *args, **kwargs):
         return {"value": fn(*args, **kwargs)}
     except BaseException as exc:  # a student's sys.exit() must not end the whole probe
         return {"error": traceback_tail(exc)}
+
+
+def limited(fn):
+    """A part of the checks probe (grader/probes/functions.py) run as a whole: part(args, limit)
+    is fn(args), guarded and stopped after `limit` seconds."""
+    def part(args, limit):
+        return guard(time_limited, limit, fn, args)
+    part.__name__ = part.__qualname__ = fn.__name__
+    return part
+
+
+def describe(obj):
+    """Type, shape and dtype of whatever a student function returned, as plain data."""
+    out = {"type": f"{type(obj).__module__}.{type(obj).__qualname__}"}
+    if isinstance(obj, torch.Tensor):
+        out.update(shape=list(obj.shape), dtype=str(obj.dtype))
+    elif hasattr(obj, "shape") and hasattr(obj, "dtype"):
+        out.update(shape=[int(s) for s in obj.shape], dtype=str(obj.dtype))
+    return out
 
 
 def _kind(obj):

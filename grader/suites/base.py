@@ -1,8 +1,16 @@
 """What every suite shares: points from mpconfig, access to the probes, student-facing failures.
 
-A suite module has PROBE (the probe its checks ride on), prepare(knowledge) -> (probe args,
-reference answers), pure judge_* functions (data + answers -> list of problems, testable without
-any child), and one GradedCase subclass whose tests call the judges.
+A suite module grader/suites/<part>.py holds the parent side of one part of the MP:
+- PROBE, the probe its checks ride on (grader.protocol);
+- the schema of its share of that probe's answer: PART_SCHEMAS {answer key: schema} for a part
+  of the shared checks probe (whose child side is PARTS in grader/probes/<part>.py, same keys),
+  or SCHEMA, the whole answer of a probe of its own;
+- prepare(knowledge) -> (probe args, the reference's expected results), run once per process;
+- pure judge_* functions (probe data + expected results -> list of problems, testable without
+  any child);
+- one GradedCase subclass whose tests call the judges.
+grader.context finds the suite modules itself (nothing lists them) and gives every test the
+submission's Context as self.ctx.
 """
 import math
 import unittest
@@ -11,8 +19,7 @@ from gradescope_utils.autograder_utils.decorators import (leaderboard, number, p
                                                           visibility, weight)
 
 import mpconfig as C
-from grader import context
-from grader.answers import TAMPERING
+from grader.protocol import TAMPERING
 
 MAX_PROBLEMS = 5          # listed per failed test; the rest are counted
 OUTPUT_TAIL_CHARS = 1500  # of a failed probe's captured output, shown with its error
@@ -57,8 +64,10 @@ def fmt(x):
 
 
 class GradedCase(unittest.TestCase):
-    """Base of every suite's TestCase."""
+    """Base of every suite's TestCase. grader.context.load_suites(ctx) sets ctx on each test: the
+    submission's grader.context.Context (probe results, the reference's expected results)."""
     maxDiff = None
+    ctx = None
 
     def setUp(self):
         # gradescope-utils keeps a partial score / leaderboard value on the test function itself;
@@ -67,10 +76,6 @@ class GradedCase(unittest.TestCase):
         for attr in ("__score__", "__leaderboard_value__"):
             if hasattr(fn, attr):
                 setattr(fn, attr, None)
-
-    @property
-    def ctx(self):
-        return context.current()
 
     def probe_data(self, probe):
         """The probe's data, or the test fails with why the grader could not run the code."""

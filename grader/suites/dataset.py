@@ -4,10 +4,21 @@ import torch
 from torchvision import transforms
 
 import mpconfig as C
-from grader.context import FUNCTIONS_PROBE
+from grader.protocol import FUNCTIONS_PROBE
+from grader.schema import BOOL, DESCRIBE, IMAGE, INT, INTS, NULL_INT, array, guarded, obj
 from grader.suites.base import GradedCase, count_problem, fmt, graded
 
 PROBE = FUNCTIONS_PROBE
+PART_SCHEMAS = {    # what grader/probes/dataset.py answers
+    "dataset_lengths": guarded(obj({"single_length": INT, "length": INT, "labels": INTS})),
+    "dataset_items": guarded(obj({
+        "raw": array(obj({"describe": DESCRIBE, "label": NULL_INT, "label_describe": DESCRIBE,
+                          "image": IMAGE})),
+        "tensor": array(obj({"describe": DESCRIBE, "label": NULL_INT, "image": IMAGE}))})),
+    "dataset_transforms": guarded(obj({
+        "cifar10": array(obj({"marked": BOOL, "image_describe": DESCRIBE, "label": NULL_INT})),
+        "build_dataset": obj({"length": INT, "marked": array(BOOL), "labels": array(NULL_INT)})})),
+}
 
 
 def prepare(k):
@@ -23,7 +34,7 @@ def prepare(k):
     indices = sorted({0, first_length - 1, first_length, n - 1,
                       *rng.choice(n, C.DATASET_CHECK_RANDOM_INDICES, replace=False).tolist()})
     args = {"files": files, "indices": indices, "target_offset": C.TARGET_TRANSFORM_OFFSET}
-    answers = {
+    expected = {
         "files": files, "first_length": first_length, "length": n,
         "labels": np.concatenate([k.public(f)[1] for f in files]).tolist(),
         "indices": indices,
@@ -31,70 +42,73 @@ def prepare(k):
         "tensor": [tensor_ds[i][0] for i in indices],
     }
     args = {"dataset_lengths": args, "dataset_items": args, "dataset_transforms": args}
-    return args, answers
+    return args, expected
 
 
-def _where(ans, i):
+def _where(expected, i):
     """Which file and image an index of the concatenated dataset is."""
-    if i < ans["first_length"]:
-        return f"image {i} of {ans['files'][0]}"
-    return f"image {i - ans['first_length']} of {ans['files'][1]}"
+    if i < expected["first_length"]:
+        return f"image {i} of {expected['files'][0]}"
+    return f"image {i - expected['first_length']} of {expected['files'][1]}"
 
 
-def _call(ans, extra=""):
-    names = ", ".join(f'"cifar10_batches/{f}"' for f in ans["files"])
+def _call(expected, extra=""):
+    names = ", ".join(f'"cifar10_batches/{f}"' for f in expected["files"])
     return f"CIFAR10([{names}]{extra})"
 
 
-def judge_lengths(data, ans):
+def judge_lengths(data, expected):
     problems = []
-    if data["single_length"] != ans["first_length"]:
-        problems.append(f'len(CIFAR10(["cifar10_batches/{ans["files"][0]}"])) is {data["single_length"]}; '
-                        f"expected {ans['first_length']}, one item per image of the file "
+    if data["single_length"] != expected["first_length"]:
+        first_file = expected["files"][0]
+        problems.append(f'len(CIFAR10(["cifar10_batches/{first_file}"])) is {data["single_length"]}; '
+                        f"expected {expected['first_length']}, one item per image of the file "
                         "(look at CIFAR10.__init__ and __len__)")
-    if data["length"] != ans["length"]:
-        problems.append(f"len({_call(ans)}) is {data['length']}; expected {ans['length']}: "
+    if data["length"] != expected["length"]:
+        problems.append(f"len({_call(expected)}) is {data['length']}; expected {expected['length']}: "
                         "the images of all the files, one file after the other")
-    elif len(data["labels"]) != len(ans["labels"]):
-        problems.append(count_problem(len(data["labels"]), len(ans["labels"]), "labels"))
-    elif data["labels"] != ans["labels"]:
-        i = next(j for j, (a, b) in enumerate(zip(data["labels"], ans["labels"])) if a != b)
+    elif len(data["labels"]) != len(expected["labels"]):
+        problems.append(count_problem(len(data["labels"]), len(expected["labels"]), "labels"))
+    elif data["labels"] != expected["labels"]:
+        i = next(j for j, (a, b) in enumerate(zip(data["labels"], expected["labels"])) if a != b)
         found = "not an integer" if data["labels"][i] == -1 else str(data["labels"][i])
-        problems.append(f"{_call(ans)}[{i}] has label {found}; expected {ans['labels'][i]}, the label "
-                        f"of {_where(ans, i)}: the files must be concatenated in the order given, "
-                        "images and labels alike")
+        problems.append(f"{_call(expected)}[{i}] has label {found}; expected {expected['labels'][i]}, "
+                        f"the label of {_where(expected, i)}: the files must be concatenated in the "
+                        "order given, images and labels alike")
     return problems
 
 
-def judge_items(data, ans):
-    count = len(ans["indices"])
+def judge_items(data, expected):
+    count = len(expected["indices"])
     for n in (len(data["raw"]), len(data["tensor"])):
         if n != count:
             return [count_problem(n, count, "items")]
     problems = []
-    for k, i in enumerate(ans["indices"]):
-        raw, want = data["raw"][k], ans["raw"][k]
+    for k, i in enumerate(expected["indices"]):
+        raw, want = data["raw"][k], expected["raw"][k]
         image = raw["image"]
         if image is None:
-            problems.append(f"{_call(ans)}[{i}] (no transform): the image is a {raw['describe']['type']}; "
-                            "expected the HWC uint8 numpy array of the file's pixels")
+            problems.append(f"{_call(expected)}[{i}] (no transform): the image is a "
+                            f"{raw['describe']['type']}; expected the HWC uint8 numpy array of the "
+                            "file's pixels")
         elif tuple(image.shape) != tuple(want.shape) or image.dtype != want.dtype:
-            problems.append(f"{_call(ans)}[{i}] (no transform): the image has shape {tuple(image.shape)} and "
-                            f"dtype {image.dtype}; expected shape (32, 32, 3) (height, width, channel) "
-                            "and dtype uint8: row.reshape(3, 32, 32).transpose(1, 2, 0)")
+            problems.append(f"{_call(expected)}[{i}] (no transform): the image has shape "
+                            f"{tuple(image.shape)} and dtype {image.dtype}; expected shape (32, 32, 3) "
+                            "(height, width, channel) and dtype uint8: "
+                            "row.reshape(3, 32, 32).transpose(1, 2, 0)")
         elif not torch.equal(image, want):
             differ = int((image != want).sum())
-            problems.append(f"{_call(ans)}[{i}] (no transform): {differ} of {want.numel()} pixel values "
-                            f"differ from {_where(ans, i)}")
+            problems.append(f"{_call(expected)}[{i}] (no transform): {differ} of {want.numel()} pixel values "
+                            f"differ from {_where(expected, i)}")
         if raw["label"] is None:
-            problems.append(f"{_call(ans)}[{i}]: the label is a {raw['label_describe']['type']}; "
+            problems.append(f"{_call(expected)}[{i}]: the label is a {raw['label_describe']['type']}; "
                             "expected an int")
-        elif raw["label"] != ans["labels"][i]:
-            problems.append(f"{_call(ans)}[{i}]: label {raw['label']}; expected {ans['labels'][i]} "
-                            f"(the label of {_where(ans, i)})")
-        t, want = data["tensor"][k], ans["tensor"][k]
+        elif raw["label"] != expected["labels"][i]:
+            problems.append(f"{_call(expected)}[{i}]: label {raw['label']}; expected {expected['labels'][i]} "
+                            f"(the label of {_where(expected, i)})")
+        t, want = data["tensor"][k], expected["tensor"][k]
         image, d = t["image"], t["describe"]
-        call = _call(ans, ", transform=transforms.ToTensor()")
+        call = _call(expected, ", transform=transforms.ToTensor()")
         if image is None or not d["type"].startswith("torch.") or "shape" not in d:
             problems.append(f"{call}[{i}]: the image is a {d['type']}; expected the tensor the "
                             "transform returns (is transform applied in __getitem__?)")
@@ -103,59 +117,60 @@ def judge_items(data, ans):
                             f"{image.dtype}; expected (3, 32, 32) float32: ToTensor() must be given "
                             "the HWC uint8 image")
         elif not torch.equal(image, want):
-            problems.append(f"{call}[{i}]: values differ from ToTensor() of {_where(ans, i)} "
+            problems.append(f"{call}[{i}]: values differ from ToTensor() of {_where(expected, i)} "
                             f"(largest difference {fmt(float((image - want).abs().max()))})")
     return problems
 
 
-def judge_transforms(data, ans, offset=C.TARGET_TRANSFORM_OFFSET):
-    count = len(ans["indices"])
+def judge_transforms(data, expected, offset=C.TARGET_TRANSFORM_OFFSET):
+    count = len(expected["indices"])
     built = data["build_dataset"]
     for n in (len(data["cifar10"]), len(built["marked"]), len(built["labels"])):
         if n != count:
             return [count_problem(n, count, "items")]
     problems = []
-    call = _call(ans, ", transform=T, target_transform=lambda y: y + 100")
-    for k, i in enumerate(ans["indices"]):
+    call = _call(expected, ", transform=T, target_transform=lambda y: y + 100")
+    for k, i in enumerate(expected["indices"]):
         item = data["cifar10"][k]
         if not item["marked"]:
             problems.append(f"{call}[{i}]: the image is a {item['image_describe']['type']}, not what "
                             "T returned: apply self.transform to the image in __getitem__")
-        if item["label"] != ans["labels"][i] + offset:
-            problems.append(f"{call}[{i}]: label {item['label']}; expected {ans['labels'][i] + offset}: "
+        if item["label"] != expected["labels"][i] + offset:
+            problems.append(f"{call}[{i}]: label {item['label']}; expected {expected['labels'][i] + offset}: "
                             "apply self.target_transform to the label in __getitem__")
-    if built["length"] != ans["length"]:
+    if built["length"] != expected["length"]:
         problems.append(f"build_dataset(files, transform=T) has length {built['length']}; "
-                        f"expected {ans['length']}, all images of the files")
+                        f"expected {expected['length']}, all images of the files")
     if not all(built["marked"]):
         problems.append("build_dataset(files, transform=T): items do not hold what T returned; "
                         "pass transform on to CIFAR10")
-    if built["labels"] != [ans["labels"][i] for i in ans["indices"]]:
+    if built["labels"] != [expected["labels"][i] for i in expected["indices"]]:
         problems.append("build_dataset(files, transform=T): labels differ from the files' labels "
                         "(build_dataset adds no target_transform)")
     return problems
 
 
-class DatasetTests(GradedCase):
+class DatasetChecks(GradedCase):
     @graded("1.1")
     def test_1_1_lengths_and_order(self):
         """1.1 CIFAR10: length, and several files concatenated in order"""
         data = self.part(PROBE, "dataset_lengths", "CIFAR10(...) or len()/indexing")
-        ans = self.ctx.answers("dataset")
-        self.check(judge_lengths(data, ans),
-                   f"ok: lengths {ans['first_length']} and {ans['length']}; all {ans['length']} labels in order")
+        expected = self.ctx.expected("dataset")
+        self.check(judge_lengths(data, expected),
+                   f"ok: lengths {expected['first_length']} and {expected['length']}; "
+                   f"all {expected['length']} labels in order")
 
     @graded("1.2")
     def test_1_2_items(self):
         """1.2 CIFAR10: items are the files' images (HWC uint8) and int labels"""
         data = self.part(PROBE, "dataset_items", "CIFAR10 indexing (__getitem__)")
-        ans = self.ctx.answers("dataset")
-        self.check(judge_items(data, ans),
-                   f"ok: items {ans['indices']} pixel-exact, with and without ToTensor()")
+        expected = self.ctx.expected("dataset")
+        self.check(judge_items(data, expected),
+                   f"ok: items {expected['indices']} pixel-exact, with and without ToTensor()")
 
     @graded("1.3")
     def test_1_3_transforms(self):
         """1.3 CIFAR10 and build_dataset: transform and target_transform applied"""
         data = self.part(PROBE, "dataset_transforms", "CIFAR10 / build_dataset with a transform")
-        self.check(judge_transforms(data, self.ctx.answers("dataset")),
+        self.check(judge_transforms(data, self.ctx.expected("dataset")),
                    "ok: transform and target_transform applied to every item checked")

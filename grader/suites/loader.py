@@ -5,10 +5,19 @@ from hypothesis import HealthCheck, Phase, example, given, settings
 from hypothesis import strategies as st
 
 import mpconfig as C
-from grader.context import FUNCTIONS_PROBE
+from grader.protocol import FUNCTIONS_PROBE
+from grader.schema import DESCRIBE, INT, INTS, NUM, array, guarded, obj, when
 from grader.suites.base import GradedCase, count_problem, graded
 
 PROBE = FUNCTIONS_PROBE
+PART_SCHEMAS = {    # what grader/probes/loader.py answers
+    "loader_cases": guarded(array(guarded(array(INTS)))),
+    "loader_real": guarded(when(
+        {"type": "object", "required": ["images"]},
+        obj({"batch": DESCRIBE, "dataset_length": INT, "loader_length": INT, "images": DESCRIBE,
+             "labels": DESCRIBE, "label_values": {"type": ["array", "null"], "items": NUM}}),
+        obj({"batch": DESCRIBE}))),    # the first batch was not a pair: nothing else measured
+}
 
 
 def draw_cases(count=C.LOADER_CHECK_CASES, max_length=C.LOADER_CHECK_MAX_LENGTH,
@@ -37,9 +46,9 @@ def draw_cases(count=C.LOADER_CHECK_CASES, max_length=C.LOADER_CHECK_MAX_LENGTH,
 def prepare(k):
     rows, labels = k.public(C.TEST_FILE)
     real = {"file": C.TEST_FILE, "batch_size": C.LOADER_CHECK_REAL_BATCH}
-    answers = {"cases": draw_cases(), "real": dict(real, length=len(labels),
+    expected = {"cases": draw_cases(), "real": dict(real, length=len(labels),
                                                   labels=labels[:real["batch_size"]].tolist())}
-    return {"loader_cases": {"cases": answers["cases"]}, "loader_real": real}, answers
+    return {"loader_cases": {"cases": expected["cases"]}, "loader_real": real}, expected
 
 
 def judge_case(case, result, shuffle_min_length=C.LOADER_SHUFFLE_MIN_LENGTH):
@@ -75,8 +84,8 @@ def judge_cases(results, cases):
     return [p for p in problems if p]
 
 
-def judge_real(data, ans):
-    b = ans["batch_size"]
+def judge_real(data, expected):
+    b = expected["batch_size"]
     call = (f'build_dataloader(build_dataset(["cifar10_batches/{C.TEST_FILE}"], '
             f'get_preprocess_transform("test")), {{"batch_size": {b}, "shuffle": False}})')
     if len(data) == 1:   # the first batch was not a pair: nothing else was measured
@@ -92,25 +101,25 @@ def judge_real(data, ans):
         problems.append(f"first batch of {call}: labels are {labels['type']} of shape "
                         f"{labels.get('shape')} and dtype {labels.get('dtype')}; expected a "
                         f"torch.int64 tensor of shape [{b}] (return int labels from __getitem__)")
-    elif data["label_values"] != ans["labels"]:
+    elif data["label_values"] != expected["labels"]:
         found = data["label_values"][:8] if data["label_values"] is not None else None
         problems.append(f"first batch of {call}: labels {found}...; expected "
-                        f"{ans['labels'][:8]}..., the file's first {b} labels")
-    if data["dataset_length"] != ans["length"]:
+                        f"{expected['labels'][:8]}..., the file's first {b} labels")
+    if data["dataset_length"] != expected["length"]:
         problems.append(f"build_dataset on {C.TEST_FILE} has length {data['dataset_length']}; "
-                        f"expected {ans['length']}")
-    elif data["loader_length"] != math.ceil(ans["length"] / b):
+                        f"expected {expected['length']}")
+    elif data["loader_length"] != math.ceil(expected["length"] / b):
         problems.append(f"len({call}) is {data['loader_length']}; expected "
-                        f"{math.ceil(ans['length'] / b)} batches")
+                        f"{math.ceil(expected['length'] / b)} batches")
     return problems
 
 
-class LoaderTests(GradedCase):
+class DataloaderChecks(GradedCase):
     @graded("2.1")
     def test_2_1_batch_size_and_shuffle(self):
         """2.1 build_dataloader: batch_size and shuffle honoured"""
         results = self.part(PROBE, "loader_cases", "build_dataloader")
-        cases = self.ctx.answers("loader")["cases"]
+        cases = self.ctx.expected("loader")["cases"]
         self.check(judge_cases(results, cases),
                    f"ok: {len(cases)} (length, batch_size, shuffle) cases batched correctly")
 
@@ -118,5 +127,5 @@ class LoaderTests(GradedCase):
     def test_2_2_real_batches(self):
         """2.2 build_dataloader: batch shapes and dtypes on the real data"""
         data = self.part(PROBE, "loader_real", "build_dataset / get_preprocess_transform / build_dataloader")
-        self.check(judge_real(data, self.ctx.answers("loader")["real"]),
+        self.check(judge_real(data, self.ctx.expected("loader")["real"]),
                    "ok: batches of float32 images [B, 3, 32, 32] and int64 labels, in file order")

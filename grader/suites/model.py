@@ -7,11 +7,21 @@ the model is bit-identical to it (SHA-256 of dtype, shape and bytes).
 
 import mpconfig as C
 import models
-from grader.context import FUNCTIONS_PROBE
 from grader.probes import fixtures
+from grader.protocol import FUNCTIONS_PROBE
+from grader.schema import BOOL, DESCRIBE, FINGERPRINT, INT, array, guarded, is_module, obj, when
 from grader.suites.base import GradedCase, count_problem, graded
 
 PROBE = FUNCTIONS_PROBE
+PART_SCHEMAS = {    # what grader/probes/model.py answers
+    "model": obj({"value": when(
+        is_module("build"),
+        obj({"build": obj({"value": obj({"is_module": BOOL, "fingerprint": FINGERPRINT})}),
+             "outputs": guarded(array(obj({"n": INT, "output": DESCRIBE}))),
+             "gradients": guarded(obj(values={"enum": ["none", "nonfinite", "zero", "nonzero"]}))}),
+        # FinetuneNet() raised or made no Module: nothing else measured
+        obj({"build": guarded(obj({"is_module": BOOL, "describe": DESCRIBE}))}))}),
+}
 HEAD_KEYS = ("fc.weight", "fc.bias")   # the checkpoint's 10-class head: replaced, not required
 
 
@@ -49,23 +59,23 @@ def match_backbone(fingerprint, backbone, kinds=("param", "buffer")):
     return matched, missing
 
 
-def judge_loaded(build, ans):
+def judge_loaded(build, expected):
     if not build["is_module"]:
         return [f"FinetuneNet() made a {build['describe']['type']}, not a torch.nn.Module"]
-    _, missing = match_backbone(build["fingerprint"], ans["backbone"])
+    _, missing = match_backbone(build["fingerprint"], expected["backbone"])
     if not missing:
         return []
-    total = len(ans["backbone"])
+    total = len(expected["backbone"])
     return [f"{len(missing)} of the {total} backbone tensors of resnet18.pt are not in FinetuneNet() "
             f"bit for bit (e.g. {', '.join(missing[:3])}): build the backbone with "
             "resnet18(pretrained=True) (or load resnet18.pt into it) and replace only its fc layer"]
 
 
-def judge_frozen(build, ans):
+def judge_frozen(build, expected):
     if not build["is_module"]:
         return [f"FinetuneNet() made a {build['describe']['type']}, not a torch.nn.Module"]
     params = [e for e in build["fingerprint"] if e["kind"] == "param"]
-    matched, missing = match_backbone(params, ans["backbone"], kinds=("param",))
+    matched, missing = match_backbone(params, expected["backbone"], kinds=("param",))
     # Without the checkpoint's values the backbone is recognised by its convolutions alone.
     backbone = set(matched) | ({e["name"] for e in params if len(e["shape"]) == 4} if missing else set())
     problems = []
@@ -80,8 +90,8 @@ def judge_frozen(build, ans):
     return problems
 
 
-def judge_outputs(outputs, ans):
-    wrong = count_problem([e["n"] for e in outputs], ans["batch_sizes"], "output batch sizes")
+def judge_outputs(outputs, expected):
+    wrong = count_problem([e["n"] for e in outputs], expected["batch_sizes"], "output batch sizes")
     if wrong:
         return [wrong]
     problems = []
@@ -97,9 +107,9 @@ def judge_outputs(outputs, ans):
     return problems
 
 
-def judge_gradients(grads, build, ans):
+def judge_gradients(grads, build, expected):
     params = [e for e in build["fingerprint"] if e["kind"] == "param"]
-    backbone, _ = match_backbone(params, ans["backbone"], kinds=("param",))
+    backbone, _ = match_backbone(params, expected["backbone"], kinds=("param",))
     backbone = set(backbone)
     problems = []
     leaking = [n for n in backbone if grads.get(n) not in ("none", "zero")]
@@ -117,29 +127,29 @@ def judge_gradients(grads, build, ans):
     return problems
 
 
-class ModelTests(GradedCase):
+class FinetuneNetChecks(GradedCase):
     def build(self, module=False):
         """(the model checks, FinetuneNet()'s fingerprint); module: fail unless it is a Module
         (else there are no outputs or gradients to judge)."""
         checks = self.part(PROBE, "model", "FinetuneNet")
         build = self.unwrap(checks["build"], "FinetuneNet()")
         if module and not build["is_module"]:
-            self.fail(judge_loaded(build, self.ctx.answers("model"))[0])
+            self.fail(judge_loaded(build, self.ctx.expected("model"))[0])
         return checks, build
 
     @graded("3.1")
     def test_3_1_loads_checkpoint(self):
         """3.1 FinetuneNet: the backbone is resnet18.pt's"""
         _, build = self.build()
-        ans = self.ctx.answers("model")
-        self.check(judge_loaded(build, ans),
-                   f"ok: all {len(ans['backbone'])} backbone tensors of resnet18.pt found bit for bit")
+        expected = self.ctx.expected("model")
+        self.check(judge_loaded(build, expected),
+                   f"ok: all {len(expected['backbone'])} backbone tensors of resnet18.pt found bit for bit")
 
     @graded("3.2")
     def test_3_2_frozen_backbone(self):
         """3.2 FinetuneNet: backbone frozen, new head trainable"""
         _, build = self.build()
-        self.check(judge_frozen(build, self.ctx.answers("model")),
+        self.check(judge_frozen(build, self.ctx.expected("model")),
                    "ok: every backbone parameter frozen, the head trainable")
 
     @graded("3.3")
@@ -147,13 +157,14 @@ class ModelTests(GradedCase):
         """3.3 FinetuneNet: outputs (N, 8) logits"""
         checks, _ = self.build(module=True)
         outputs = self.unwrap(checks["outputs"], "FinetuneNet.forward (in eval mode)")
-        ans = self.ctx.answers("model")
-        self.check(judge_outputs(outputs, ans), f"ok: (N, 8) finite logits for N in {ans['batch_sizes']}")
+        expected = self.ctx.expected("model")
+        self.check(judge_outputs(outputs, expected),
+                   f"ok: (N, 8) finite logits for N in {expected['batch_sizes']}")
 
     @graded("3.4")
     def test_3_4_gradients(self):
         """3.4 FinetuneNet: gradients reach the head, not the backbone"""
         checks, build = self.build(module=True)
         grads = self.unwrap(checks["gradients"], "FinetuneNet.forward + loss.backward()")
-        self.check(judge_gradients(grads, build, self.ctx.answers("model")),
+        self.check(judge_gradients(grads, build, self.ctx.expected("model")),
                    "ok: after backward() only the head has (finite, non-zero) gradients")

@@ -4,10 +4,16 @@ import math
 import torch
 
 import mpconfig as C
-from grader.context import FUNCTIONS_PROBE
+from grader.protocol import FUNCTIONS_PROBE
+from grader.schema import BOOL, DESCRIBE, INT, INTS, NULL_NUM, array, guarded, obj
 from grader.suites.base import GradedCase, fmt, graded
 
 PROBE = FUNCTIONS_PROBE
+PART_SCHEMAS = {    # what grader/probes/optimizer.py answers
+    "optimizer": obj({"value": obj({name: guarded(obj({
+        "describe": DESCRIBE, "is_optimizer": BOOL, "given": INT,
+        "groups": array(obj({"lr": NULL_NUM, "params": INTS}))})) for name in C.OPTIMIZER_CHECK_LR})}),
+}
 CLASSES = {"SGD": torch.optim.SGD, "Adam": torch.optim.Adam}
 
 
@@ -41,11 +47,11 @@ def judge_optimizer(name, result, want):
     return problems
 
 
-class OptimizerTests(GradedCase):
+class OptimizerChecks(GradedCase):
     def run_case(self, name):
         cases = self.part(PROBE, "optimizer", "build_optimizer")
         result = self.unwrap(cases[name], f'build_optimizer("{name}", ...)')
-        want = self.ctx.answers("optimizer")["cases"][name]
+        want = self.ctx.expected("optimizer")["cases"][name]
         self.check(judge_optimizer(name, result, want),
                    f"ok: torch.optim.{name} with lr {want['lr']} over the given parameters")
 

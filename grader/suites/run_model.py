@@ -6,12 +6,22 @@ them mirrored); the labels never leave this process, which computes the accuracy
 import torch
 
 import mpconfig as C
-from grader.context import RUN_MODEL_PROBE
+from grader.protocol import RUN_MODEL_PROBE
+from grader.schema import BOOL, FINGERPRINT, NUM, STR, TENSOR, guarded, is_module, obj, when
 from grader.suites.base import GradedCase, fmt, graded, leaderboard_column
 from grader.suites.model import checkpoint_backbone, match_backbone
 
 PROBE = RUN_MODEL_PROBE
 EVAL_BATCH = 500          # images per forward pass when the child scores the hidden set
+
+_RUN = guarded(obj({"type": STR, "is_module": BOOL}))
+SCHEMA = when(    # what grader/probes/run_model.py answers
+    is_module("run"),
+    obj({"seconds": NUM, "run": _RUN, "fingerprint": FINGERPRINT,
+         "buffers": obj(values={"type": "tensor", "floating": True}),
+         "preprocess": {"oneOf": [obj({"fallback": STR}), obj({"submission": {"const": True}})]},
+         "evaluation": guarded(obj({"logits": TENSOR, "flip_logits": TENSOR}))}),
+    obj({"seconds": NUM, "run": _RUN}))   # run_model() raised or returned no Module
 
 
 def prepare(k):
@@ -40,11 +50,11 @@ def _logits_problem(logits, n, what):
     return None
 
 
-def judge_accuracy(evaluation, ans, tiers=C.ACCURACY_TIERS, flip_gap_max=C.FLIP_GAP_MAX):
+def judge_accuracy(evaluation, expected, tiers=C.ACCURACY_TIERS, flip_gap_max=C.FLIP_GAP_MAX):
     """{"share": of the points, in [0, 1], "accuracy": on the hidden set (None when the logits
     are unusable), "flagged": too large a flip gap, "lines": the student-facing account}."""
-    labels = ans["labels"]
-    n, m = len(labels), ans["flip_images"]
+    labels = expected["labels"]
+    n, m = len(labels), expected["flip_images"]
     problem = (_logits_problem(evaluation.get("logits"), n, "hidden images")
                or _logits_problem(evaluation.get("flip_logits"), m, "mirrored hidden images"))
     if problem:
@@ -80,11 +90,11 @@ def judge_run(data, limit):
     return []
 
 
-def judge_backbone(fingerprint, ans):
+def judge_backbone(fingerprint, expected):
     params = [e for e in fingerprint if e["kind"] == "param"]
-    _, missing = match_backbone(params, ans["backbone"], kinds=("param",))
+    _, missing = match_backbone(params, expected["backbone"], kinds=("param",))
     if missing:
-        total = sum(1 for e in ans["backbone"] if e["kind"] == "param")
+        total = sum(1 for e in expected["backbone"] if e["kind"] == "param")
         return [f"{len(missing)} of the {total} backbone parameters of resnet18.pt are not in the "
                 f"model run_model() returned, bit for bit (e.g. {', '.join(missing[:3])}): the "
                 "backbone must stay frozen while training (requires_grad=False, only the head's "
@@ -92,11 +102,11 @@ def judge_backbone(fingerprint, ans):
     return []
 
 
-def buffer_drift(buffers, ans):
+def buffer_drift(buffers, expected):
     """Lines about batch-norm running statistics that moved away from the checkpoint's: reported,
     not graded. The model's buffers are paired with the checkpoint's by name suffix."""
     changed, largest = 0, 0.0
-    for key, want in ans["buffers"].items():
+    for key, want in expected["buffers"].items():
         name = next((n for n in buffers if n == key or n.endswith("." + key)), None)
         if name is None or buffers[name].shape != want.shape:
             continue
@@ -111,7 +121,7 @@ def buffer_drift(buffers, ans):
             "(see FinetuneNet.train) keeps the features the backbone was pretrained to compute."]
 
 
-class RunModelTests(GradedCase):
+class RunModelChecks(GradedCase):
     def run_data(self):
         result = self.ctx.probe(PROBE)
         limit = self.ctx.knowledge.run_model_limit_s
@@ -140,10 +150,10 @@ class RunModelTests(GradedCase):
     def test_7_2_backbone_kept(self):
         """7.2 run_model: the returned model's backbone is still resnet18.pt's"""
         data = self.run_data()
-        ans = self.ctx.answers("run_model")
-        for line in buffer_drift(data.get("buffers", {}), ans):
+        expected = self.ctx.expected("run_model")
+        for line in buffer_drift(data.get("buffers", {}), expected):
             print(line)
-        self.check(judge_backbone(data["fingerprint"], ans),
+        self.check(judge_backbone(data["fingerprint"], expected),
                    "ok: every backbone parameter of resnet18.pt is unchanged in the trained model")
 
     @graded("7.3", partial=True)
@@ -152,7 +162,7 @@ class RunModelTests(GradedCase):
         set_score(0.0)
         data = self.run_data()
         evaluation = self.unwrap(data["evaluation"], "Classifying the hidden images with your model")
-        verdict = judge_accuracy(evaluation, self.ctx.answers("run_model"))
+        verdict = judge_accuracy(evaluation, self.ctx.expected("run_model"))
         points = C.TESTS["7.3"][0]
         set_score(round(verdict["share"] * points, 4))
         print("\n".join(verdict["lines"]))
@@ -165,7 +175,7 @@ class RunModelTests(GradedCase):
         set_leaderboard_value(0.0)
         data = self.run_data()
         evaluation = self.unwrap(data["evaluation"], "Classifying the hidden images with your model")
-        verdict = judge_accuracy(evaluation, self.ctx.answers("run_model"))
+        verdict = judge_accuracy(evaluation, self.ctx.expected("run_model"))
         usable = verdict["accuracy"] is not None and not verdict["flagged"]
         set_leaderboard_value(round(verdict["accuracy"], 4) if usable else 0.0)
 

@@ -8,11 +8,16 @@ training mode all give a different number; the last also overwrites the running 
 import math
 
 import mpconfig as C
-from grader.context import FUNCTIONS_PROBE
 from grader.probes import fixtures
+from grader.protocol import FUNCTIONS_PROBE
+from grader.schema import DESCRIBE, INT, NULL_NUM, STRS, array, guarded, obj
 from grader.suites.base import GradedCase, count_problem, fmt, graded
 
 PROBE = FUNCTIONS_PROBE
+PART_SCHEMAS = {    # what grader/probes/testing.py answers
+    "test": guarded(array(obj({"batch_size": INT, "describe": DESCRIBE, "value": NULL_NUM,
+                                "changed": STRS}))),
+}
 
 
 def prepare(k):
@@ -29,13 +34,13 @@ def prepare(k):
                             "batch_sizes": list(C.TEST_CHECK["batch_sizes"])}
 
 
-def judge_accuracy(results, ans):
-    wrong = count_problem(len(results), len(ans["accuracies"]), "accuracy checks")
+def judge_accuracy(results, expected):
+    wrong = count_problem(len(results), len(expected["accuracies"]), "accuracy checks")
     if wrong:
         return [wrong]
     problems = []
-    for r, want in zip(results, ans["accuracies"]):
-        call = f"test(loader of {ans['images']} images in batches of {r['batch_size']}, model)"
+    for r, want in zip(results, expected["accuracies"]):
+        call = f"test(loader of {expected['images']} images in batches of {r['batch_size']}, model)"
         value = r["value"]
         if value is None:
             problems.append(f"{call} returned a {r['describe']['type']}; expected a number, the "
@@ -46,7 +51,7 @@ def judge_accuracy(results, ans):
             problems.append(f"{call} returned {fmt(value)}; expected {fmt(want)}, a fraction in [0, 1]{hint}")
         elif abs(value - want) > C.TEST_CHECK_ATOL:
             problems.append(f"{call} returned {fmt(value)}; expected {fmt(want)}: correct "
-                            f"predictions (argmax of the logits) over all {ans['images']} images, "
+                            f"predictions (argmax of the logits) over all {expected['images']} images, "
                             "with the model in eval mode")
     return problems
 
@@ -66,14 +71,15 @@ def judge_unchanged(results):
     return problems
 
 
-class TestTests(GradedCase):
+class TestFunctionChecks(GradedCase):
     @graded("6.1")
     def test_6_1_accuracy(self):
         """6.1 test: the reference's accuracy, as a fraction"""
         results = self.part(PROBE, "test", "test()")
-        ans = self.ctx.answers("testing")
-        self.check(judge_accuracy(results, ans),
-                   f"ok: accuracies {[fmt(a) for a in ans['accuracies']]} for batch sizes {ans['batch_sizes']}")
+        expected = self.ctx.expected("testing")
+        self.check(judge_accuracy(results, expected),
+                   f"ok: accuracies {[fmt(a) for a in expected['accuracies']]} "
+                   f"for batch sizes {expected['batch_sizes']}")
 
     @graded("6.2")
     def test_6_2_model_unchanged(self):

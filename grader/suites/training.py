@@ -9,12 +9,15 @@ import torch
 from torch import nn
 
 import mpconfig as C
-from grader.context import FUNCTIONS_PROBE
 from grader.probes import fixtures
-from grader.answers import TAMPERING
+from grader.protocol import FUNCTIONS_PROBE, TAMPERING
+from grader.schema import STRS, TENSOR, guarded, obj
 from grader.suites.base import GradedCase, fmt, graded
 
 PROBE = FUNCTIONS_PROBE
+PART_SCHEMAS = {    # what grader/probes/training.py answers
+    "train": guarded(obj({"weight": TENSOR, "bias": TENSOR, "backbone_changed": STRS})),
+}
 
 
 def _fixture(k):
@@ -54,19 +57,19 @@ def _close(found, want):
                for f, w in zip(found, want))
 
 
-def judge_head(data, ans):
+def judge_head(data, expected):
     found = (data["weight"], data["bias"])
-    want = ans["reference"]
+    want = expected["reference"]
     call = "train(loader, model, nn.CrossEntropyLoss(), SGD over the head)"
     if any(f.shape != w.shape or f.dtype != w.dtype for f, w in zip(found, want)):
         return [f"the grader's head came back as {[(tuple(f.shape), str(f.dtype)) for f in found]}; "
                 f"expected {[(tuple(w.shape), str(w.dtype)) for w in want]}. {TAMPERING}"]
     if _close(found, want):
         return []
-    if all(torch.equal(f, w) for f, w in zip(found, ans["initial"])):
+    if all(torch.equal(f, w) for f, w in zip(found, expected["initial"])):
         return [f"{call} left the head's weights unchanged: for every batch call loss.backward() "
                 "and then optimizer.step() (with no zero_grad() in between)"]
-    if _close(found, ans["no_zero_grad"]):
+    if _close(found, expected["no_zero_grad"]):
         return [f"{call}: the head's weights are what training gives when gradients are never "
                 "zeroed: call optimizer.zero_grad() for every batch"]
     diff = max(float((f - w).abs().max()) for f, w in zip(found, want))
@@ -84,12 +87,12 @@ def judge_backbone(data):
     return []
 
 
-class TrainTests(GradedCase):
+class TrainFunctionChecks(GradedCase):
     @graded("5.1")
     def test_5_1_matches_reference(self):
         """5.1 train: one pass gives the reference's head weights"""
         data = self.part(PROBE, "train", "train()")
-        self.check(judge_head(data, self.ctx.answers("training")),
+        self.check(judge_head(data, self.ctx.expected("training")),
                    f"ok: head weights match the reference's after one pass "
                    f"({C.TRAIN_CHECK['images']} images, batches of {C.TRAIN_CHECK['batch_size']})")
 

@@ -1,0 +1,18 @@
+"""What the grading process and its children agree on: probe names, file names, wording.
+
+A leaf module (imports nothing of the project), so that the context, the suites and grade.py can
+all name the same probes without importing one another. The child side never imports it: it is
+not copied into a probe's box, and the parent passes everything a child needs as args.
+"""
+# Probes, as "module:function" of grader/probes/.
+IMPORT_PROBE = "common:import_check"   # runs first; when it fails, no other probe runs
+FUNCTIONS_PROBE = "functions:probe"    # the cheap checks of tests 1-6, one part per check
+RUN_MODEL_PROBE = "run_model:probe"    # test 7: run_model() and the hidden images
+
+HIDDEN_SCRATCH_NAME = "grader_hidden_batch"   # the hidden images' file in the child's folder
+# The names the import check describes: every function and class the MP asks for.
+API_NAMES = ("CIFAR10", "get_preprocess_transform", "build_dataset", "build_dataloader",
+             "FinetuneNet", "build_model", "build_optimizer", "train", "test", "run_model")
+
+# Said to the student when a probe's answer could only come from patched torch, numpy or builtins.
+TAMPERING = "Does submitted.py change torch, numpy or Python's builtins? It must not."
