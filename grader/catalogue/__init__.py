@@ -24,6 +24,8 @@ Adding an entry is adding one module (its file name is its name, unique across t
 shared.py holds the reference texts and helpers several recipes use (``at_import``,
 ``points``). ``entries()`` lists the entries, ``entry.build(folder)`` writes an entry's
 submission folder, and ``python -m grader validate --keep DIR`` writes out every graded file.
+Check a new entry with ``pytest devtests/test_validate.py -k recipe`` (fast: every recipe applies)
+and ``python -m grader validate --only NAME`` (grades it).
 """
 import importlib
 import pkgutil
@@ -109,9 +111,9 @@ def entries():
     for kind in KINDS:
         for info in sorted(pkgutil.iter_modules([str(HERE / kind)]), key=lambda m: m.name):
             entry = _entry(kind, importlib.import_module(f"{__name__}.{kind}.{info.name}"))
-            if entry.name in seen or entry.name == REFERENCE.name:
-                # validate --only picks entries by bare name
-                raise RecipeError(f"catalogue {entry.label}: the name is taken by {seen.get(entry.name, 'the reference')}")
+            if entry.name in seen or entry.name == REFERENCE.name:   # validate --only NAME
+                taken = seen.get(entry.name, "the reference")
+                raise RecipeError(f"catalogue {entry.label}: the name is taken by {taken}")
             seen[entry.name] = entry.label
             found.append(entry)
     return found
