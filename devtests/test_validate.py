@@ -1,22 +1,79 @@
-"""grader/validate.py and grader/catalogue/: the catalogue is sound and fresh, the judge judges;
-and (slow, the largest CI cost) the whole catalogue is graded once
-by `python -m grader validate`, with one test per entry reading that shared run."""
+"""grader/validate.py and grader/catalogue/: every recipe applies to the current reference, the
+judge judges, leftover processes are caught; and (slow, the largest CI cost) the whole catalogue
+is graded once by `python -m grader validate`, with one test per entry reading that shared run."""
+import ast
 import json
+import types
 import subprocess
 import sys
 
 import pytest
 
 import mpconfig as C
+from grader import catalogue
 from grader import validate as V
 from grader.workers import WorkerReport
-from grader.catalogue import derive
 
 ENTRIES = V.load_catalogue()
+REFERENCE = C.REFERENCE_SOLUTION.read_text()
 
 
-def test_catalogue_is_derived_from_the_current_reference():
-    assert derive.main(["--check"]) == 0, "run: python -m grader.catalogue.derive"
+@pytest.mark.parametrize("entry", ENTRIES[1:], ids=[e.label for e in ENTRIES[1:]])
+def test_recipe_applies_to_the_current_reference(entry, tmp_path):
+    """Each edit finds its text exactly once and changes it (source() raises otherwise), and
+    the result is still Python (a hostile one may misbehave, but it must be a module)."""
+    assert entry.edits and all(old != new for old, new in entry.edits), entry.label
+    text = entry.source(REFERENCE)
+    assert text != REFERENCE
+    ast.parse(text, filename=entry.label)
+    folder = entry.build(tmp_path / "submission")
+    assert [p.name for p in folder.iterdir()] == ["submitted.py"]
+    assert (folder / "submitted.py").read_text() == text
+
+
+def test_entry_names_are_unique_and_the_reference_comes_first():
+    names = [e.name for e in ENTRIES]
+    assert len(set(names)) == len(names)
+    assert ENTRIES[0] is catalogue.REFERENCE and ENTRIES[0].source(REFERENCE) == REFERENCE
+
+
+def recipe(old, new, kind="mutants", name="x"):
+    return catalogue.Entry(kind, name, "d", {"score": 100}, ((old, new),))
+
+
+def test_a_recipe_that_no_longer_applies_names_itself():
+    once = "    return correct / total\n"
+    assert REFERENCE.count(once) == 1
+    assert recipe(once, "    return 1.0\n").source(REFERENCE) != REFERENCE
+    with pytest.raises(catalogue.RecipeError, match=r"mutants/x, edit 1: .* occurs 0 times"):
+        recipe("no such text\n", "").source(REFERENCE)
+    with pytest.raises(catalogue.RecipeError, match=r"mutants/x, edit 1: .* occurs [2-9]\d* times"):
+        recipe("\n", "").source(REFERENCE)
+    with pytest.raises(catalogue.RecipeError, match="mutants/x, edit 1: changes nothing"):
+        recipe(once, once).source(REFERENCE)
+    twice = catalogue.Entry("mutants", "y", "d", {"score": 100}, ((once, "@@mark@@"), ("@@mark@@", once)))
+    with pytest.raises(catalogue.RecipeError, match="mutants/y: its edits leave .* unchanged"):
+        twice.source(REFERENCE)
+
+
+def test_a_malformed_recipe_module_names_itself():
+    def module(doc="forgets something", **attrs):
+        m = types.ModuleType("grader.catalogue.mutants.broken", doc)
+        m.__file__ = "broken.py"
+        m.__dict__.update(attrs)
+        return m
+    good = {"EXPECTED": {"must_fail": ["5.1"]}, "EDITS": [("a", "b")]}
+    assert catalogue._entry("mutants", module(**good)).label == "mutants/broken"
+    for doc, attrs, words in [
+            ("", good, "one-line docstring"),
+            ("two\nlines", good, "one-line docstring"),
+            ("d", dict(good, EXPECTED=None), "needs EXPECTED"),
+            ("d", dict(good, EXPECTED={"must_fial": ["5.1"]}), "unknown keys ['must_fial']"),
+            ("d", dict(good, EDITS=[]), "needs EDITS"),
+            ("d", dict(good, EDITS=[("a", "b", "c")]), "needs EDITS")]:
+        with pytest.raises(catalogue.RecipeError, match=r"mutants/broken \(broken.py\): ") as info:
+            catalogue._entry("mutants", module(doc, **attrs))
+        assert words in str(info.value)
 
 
 def test_catalogue_size_and_expectations_name_real_tests():
@@ -50,7 +107,7 @@ FULL = {n: p for n, (p, _) in C.TESTS.items()}
 
 
 def judged(expected, scores, **outcome):
-    entry = V.Entry("mutants", "x", C.REFERENCE_SOLUTION, expected)
+    entry = catalogue.Entry("mutants", "x", "", expected)
     return V.judge(entry, WorkerReport(results=results_with(scores), **outcome), limit_s=100)
 
 
@@ -73,7 +130,7 @@ def test_judge_hostile_rules_and_the_common_checks():
     assert judged(hostile, dict(FULL, **{"7.3": 0}), leaks=["123 nobody sleep"])[0].startswith("1 process")
     assert "over the limit" in judged(hostile, dict(FULL, **{"7.3": 0}), seconds=131)[0]
     broken = WorkerReport(results={"score": 1000, "tests": []})
-    entry = V.Entry("hostile", "x", C.REFERENCE_SOLUTION, hostile)
+    entry = catalogue.Entry("hostile", "x", "", hostile)
     assert any("invalid results.json" in b for b in V.judge(entry, broken, 100))
     assert V.judge(entry, WorkerReport(error="the grading process died (killed by SIGKILL)"), 100)[0] \
         .startswith("the grading process died")
@@ -102,8 +159,9 @@ def validated(tmp_path_factory):
 @pytest.mark.parametrize("entry", ENTRIES, ids=[e.label for e in ENTRIES])
 def test_entry_graded_as_expected(validated, entry):
     keep, proc = validated
-    path = keep / f"{entry.kind}-{entry.name}.json"
+    path = keep / entry.kind / entry.name / "outcome.json"
     assert path.is_file(), f"{entry.label} was not graded:\n{proc.stderr[-3000:]}"
+    assert (path.parent / "submitted.py").read_text() == entry.source()
     report = json.loads(path.read_text())
     assert report["mismatches"] == [], f"{entry.label} ({entry.description}): {report['mismatches']}"
 

@@ -3,10 +3,12 @@
     python -m grader validate [--only NAME...] [--jobs N] [--keep DIR]
 
 The reference and every correct variant must score 100 %; every mutant must fail the tests its
-expected.json names and lose the points it says; every hostile submission must get no more than
+EXPECTED names and lose the points it says; every hostile submission must get no more than
 its allowance. For every entry the grade must also write a valid results.json, finish within the
 grade's configured time limit + 30 s, and leave no process behind. Prints a table and exits 1 on
-any mismatch. The entries live in grader/catalogue/<kind>/<name>/ (see catalogue/derive.py).
+any mismatch. The entries are recipes, grader/catalogue/<kind>/<name>.py (see its package
+docstring), each built from the reference into a scratch folder when it is graded; --keep DIR
+writes out DIR/<kind>/<name>/ with the graded submitted.py, its results.json and outcome.json.
 
 How it grades: through the grading workers of grader/workers.py, each a separate process that
 grades entry after entry; every process a grade leaves behind is charged to that entry, killed
@@ -29,11 +31,11 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import mpconfig as C
+from grader import catalogue
+from grader.catalogue import KINDS
 from grader.processes import leftover_processes
 from grader.workers import GRACE_S, Worker, WorkerReport, grade_limit_s, probe_threads, set_subreaper
 
-CATALOGUE = Path(__file__).resolve().parent / "catalogue"
-KINDS = ("variants", "mutants", "hostile")
 RESULTS_MAX_BYTES = 1_000_000     # Gradescope shows results.json files up to about 1 MB
 TIMED_OUT = re.compile(r"time(d)? ?out|time limit", re.I)
 EPS = 1e-6
@@ -41,35 +43,9 @@ EPS = 1e-6
 
 # --- the catalogue --------------------------------------------------------------------------------
 
-@dataclass
-class Entry:
-    kind: str                     # "reference", "variants", "mutants" or "hostile"
-    name: str
-    source: Path                  # the submitted.py to grade
-    expected: dict
-    description: str = ""
-
-    @property
-    def label(self):
-        return self.name if self.kind == "reference" else f"{self.kind}/{self.name}"
-
-
-def load_catalogue(root=CATALOGUE):
-    entries = [Entry("reference", "reference", C.REFERENCE_SOLUTION, {"score": 100},
-                     "the reference solution")]
-    for kind in KINDS:
-        for folder in sorted(p for p in (root / kind).glob("*") if p.is_dir()):
-            missing = [f for f in ("submitted.py", "description.txt", "expected.json")
-                       if not (folder / f).is_file()]
-            if missing:
-                raise ValueError(f"catalogue entry {folder} lacks {', '.join(missing)}")
-            try:
-                expected = json.loads((folder / "expected.json").read_text())
-            except json.JSONDecodeError as exc:
-                raise ValueError(f"{folder / 'expected.json'}: not JSON ({exc})") from exc
-            entries.append(Entry(kind, folder.name, folder / "submitted.py", expected,
-                                 (folder / "description.txt").read_text().strip()))
-    return entries
+def load_catalogue():
+    """The reference, then every catalogue entry (grader/catalogue/<kind>/<name>.py)."""
+    return [catalogue.REFERENCE, *catalogue.entries()]
 
 
 def select_entries(entries, only):
@@ -196,11 +172,10 @@ def validate(entries, *, jobs=C.VALIDATE_JOBS, keep=None, run_model_limit_s=C.VA
                 i = todo.pop(0)
             entry = entries[i]
             folder = tmp / f"{entry.kind}-{entry.name}"
-            (folder / "submission").mkdir(parents=True)
-            # Only submitted.py: the grade sees exactly what a student would upload.
-            shutil.copy2(entry.source, folder / "submission" / "submitted.py")
             results = folder / "results.json"
             try:
+                # Only submitted.py: the grade sees exactly what a student would upload.
+                entry.build(folder / "submission")
                 outcome = worker.grade(folder / "submission", results, limit + GRACE_S + 60)
             except Exception as exc:  # e.g. the worker cannot start: every entry says so
                 outcome = WorkerReport(error=f"validate could not grade: {exc}")
@@ -210,9 +185,13 @@ def validate(entries, *, jobs=C.VALIDATE_JOBS, keep=None, run_model_limit_s=C.VA
             outcome.leaks += leftover_processes(me, exclude=live, wait_s=0.5)
             bad = judge(entry, outcome, limit)
             if keep:
-                dest = Path(keep) / f"{entry.kind}-{entry.name}.json"
-                dest.parent.mkdir(parents=True, exist_ok=True)
-                dest.write_text(json.dumps({"outcome": asdict(outcome), "mismatches": bad}, indent=1))
+                dest = Path(keep) / entry.kind / entry.name
+                dest.mkdir(parents=True, exist_ok=True)
+                for path in (folder / "submission" / "submitted.py", results):
+                    if path.is_file():
+                        shutil.copy2(path, dest / path.name)
+                (dest / "outcome.json").write_text(
+                    json.dumps({"outcome": asdict(outcome), "mismatches": bad}, indent=1))
             with lock:
                 done[i] = (entry, outcome, bad)
                 progress(f"[{len(done)}/{len(entries)}] {entry.label}: "
@@ -273,7 +252,9 @@ def add_parser(subparsers):
                    help="entries to grade: reference, a kind (variants, mutants, hostile), a name or kind/name")
     p.add_argument("--jobs", type=int, default=C.VALIDATE_JOBS,
                    help=f"entries graded at once (default {C.VALIDATE_JOBS})")
-    p.add_argument("--keep", type=Path, help="write each entry's outcome and results here")
+    p.add_argument("--keep", type=Path, metavar="DIR",
+                   help="write each graded entry out to DIR/<kind>/<name>/: submitted.py, "
+                        "results.json and outcome.json (the judgement)")
     p.add_argument("--run-model-limit", type=float, default=C.VALIDATE_RUN_MODEL_LIMIT_S,
                    help=f"run_model's time limit while validating (default {C.VALIDATE_RUN_MODEL_LIMIT_S} s)")
     p.set_defaults(func=main)
@@ -283,6 +264,9 @@ def add_parser(subparsers):
 def main(args):
     try:
         entries = select_entries(load_catalogue(), args.only)
+        reference = C.REFERENCE_SOLUTION.read_text()
+        for entry in entries:
+            entry.source(reference)   # a recipe that no longer applies stops the run here, named
     except ValueError as exc:
         print(f"validate: {exc}", file=sys.stderr)
         return 2

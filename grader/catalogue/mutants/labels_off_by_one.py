@@ -1,0 +1,8 @@
+"""treats the labels as 1-based and subtracts one"""
+from grader.catalogue.shared import points
+
+EXPECTED = {"must_fail": ["1.2", "7.3"], "min_lost": points("1.2", "7.3")}
+EDITS = [
+    ("            labels.extend(batch[b'labels'])\n",
+     "            labels.extend(label - 1 for label in batch[b'labels'])\n"),
+]

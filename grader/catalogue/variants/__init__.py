@@ -1,0 +1,1 @@
+"""Correct variants: the reference in another style. Each must score 100 %."""
