@@ -30,7 +30,7 @@ TORCH_CPU_INDEX="https://download.pytorch.org/whl/cpu"
 
 log() { echo "setup.sh: $*"; }
 die() { echo "setup.sh: ERROR: $*" >&2; exit 1; }
-banner() { printf '\n%s\n' "$(printf '!%.0s' {1..78})" "$@" "$(printf '!%.0s' {1..78})" >&2; }
+banner() { local bar; bar="$(printf '!%.0s' {1..78})"; printf '%s\n' "" "$bar" "$@" "$bar" >&2; }
 # The interpreter's version, or a non-zero status when it is older than 3.10.
 python_ok() { "$1" -c 'import sys; print(sys.version.split()[0]); sys.exit(sys.version_info < (3, 10))'; }
 
