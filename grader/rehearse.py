@@ -180,6 +180,8 @@ def _lay_out(root, zip_path, submission):
 
 def _env(root, skip_install):
     env = dict(os.environ, AUTOGRADER_ROOT=str(root))
+    for name in ("AUTOGRADER_SKIP_INSTALL", "AUTOGRADER_PYTHON"):  # set here, or not at all
+        env.pop(name, None)
     if skip_install:
         env.update(AUTOGRADER_SKIP_INSTALL="1", AUTOGRADER_PYTHON=sys.executable)
     return env
@@ -239,7 +241,7 @@ def rehearse(cpus, memory_mb, timeout_min=None, submission=None, zip_path=C.AUTO
              f"(machine load {load[0]:.1f})")
         peak_rss = peak_at = 0.0
         results_at = None
-        timed_out = False
+        timed_out, killed = False, 0
         with open(root / "run_autograder.log", "w") as log:
             start = time.monotonic()
             proc = subprocess.Popen([str(root / "run_autograder")], cwd=root, env=env, stdout=log,
@@ -256,7 +258,7 @@ def rehearse(cpus, memory_mb, timeout_min=None, submission=None, zip_path=C.AUTO
                     break
                 if now >= limit:
                     timed_out = True
-                    container.kill_all()
+                    killed = container.kill_all()
                     proc.wait()
                     break
                 time.sleep(C.REHEARSAL_SAMPLE_S)
@@ -295,6 +297,7 @@ def rehearse(cpus, memory_mb, timeout_min=None, submission=None, zip_path=C.AUTO
             "cpu_throttled_periods": throttled_periods,
             "cpu_throttled_seconds": round(throttled_s, 1),
             "container": container.memory.name,
+            "killed_at_deadline": killed,
             "left_behind": leftovers,
             "run_autograder_log_tail": (root / "run_autograder.log").read_text(errors="replace")[-3000:],
         }
@@ -334,7 +337,8 @@ def table(s):
         ("peak charge (page cache included)", mb(s["peak_charge_mb"])),
         ("OOM kills", str(s["oom_kills"])),
         ("waited for CPU (quota spent)", f"{s['cpu_throttled_seconds']:.1f} s"),
-        ("processes left behind", str(s["left_behind"])),
+        ("processes killed at the deadline / left behind",
+         f"{s['killed_at_deadline']} / {s['left_behind']}"),
         ("machine load at start", " ".join(f"{x:.1f}" for x in s["machine_load_at_start"])),
     ]
     width = max(len(r[0]) for r in rows)
