@@ -31,7 +31,8 @@ def test_setup_installs_for_real_and_the_reference_gets_full_marks(tmp_path, mon
         monkeypatch.setenv("AUTOGRADER_TORCH_INDEX", "default")
         monkeypatch.setenv("AUTOGRADER_TORCH_SPECS", " ".join(_torch_pins()))
         monkeypatch.setenv("AUTOGRADER_ALLOW_CUDA_TORCH", "1")
-    zip_path = package.build(tmp_path / "autograder.zip")
+    # A generous deadline: this test is about the install; timing is the rehearsal tests' job.
+    zip_path = package.build(tmp_path / "autograder.zip", timeout_min=20)
     summary = rehearse.rehearse(2, 6144, zip_path=zip_path, keep=True, echo=lambda *_: None)
     root = Path(summary["root"])
     try:

@@ -29,6 +29,8 @@ import time
 import zipfile
 from pathlib import Path
 
+import psutil
+
 import mpconfig as C
 from grader import deadline
 from grader import results as R
@@ -187,6 +189,14 @@ def _env(root, skip_install):
     return env
 
 
+def _other_graders_probes(container):
+    """Probe-user processes outside the container: another grading on this machine, which holds
+    probe slots (the grader then waits for one) and CPU. Gradescope's container has none."""
+    ours = container.pids()
+    return sum(1 for p in psutil.process_iter(["username"])
+               if (p.info["username"] or "").startswith(C.PROBE_USER) and p.pid not in ours)
+
+
 def _read_results(path):
     """(results dict or None, its problems)."""
     try:
@@ -242,6 +252,7 @@ def rehearse(cpus, memory_mb, timeout_min=None, submission=None, zip_path=C.AUTO
         peak_rss = peak_at = 0.0
         results_at = None
         timed_out, killed = False, 0
+        others, samples = 0, 0
         with open(root / "run_autograder.log", "w") as log:
             start = time.monotonic()
             proc = subprocess.Popen([str(root / "run_autograder")], cwd=root, env=env, stdout=log,
@@ -254,6 +265,9 @@ def rehearse(cpus, memory_mb, timeout_min=None, submission=None, zip_path=C.AUTO
                     peak_rss, peak_at = rss, now
                 if results_at is None and results_path.exists():
                     results_at = now
+                if samples % 5 == 0:   # about once a second: the scan costs more than a read
+                    others = max(others, _other_graders_probes(container))
+                samples += 1
                 if proc.poll() is not None:
                     break
                 if now >= limit:
@@ -273,6 +287,7 @@ def rehearse(cpus, memory_mb, timeout_min=None, submission=None, zip_path=C.AUTO
             "cpus": cpus, "memory_mb": memory_mb, "timeout_min": timeout_min,
             "zip_timeout_min": zip_timeout, "installed": not skip_install,
             "machine_load_at_start": [round(x, 2) for x in load],
+            "other_graders_probes_max": others,
             "setup_seconds": round(setup_seconds, 1),
             "wall_seconds": round(wall, 1),
             "deadline_seconds": limit,
@@ -340,6 +355,7 @@ def table(s):
         ("processes killed at the deadline / left behind",
          f"{s['killed_at_deadline']} / {s['left_behind']}"),
         ("machine load at start", " ".join(f"{x:.1f}" for x in s["machine_load_at_start"])),
+        ("other graders' probes on this machine", f"{s['other_graders_probes_max']} at most"),
     ]
     width = max(len(r[0]) for r in rows)
     out = [f"{name:<{width}}  {value}" for name, value in rows]
