@@ -138,3 +138,20 @@ TRAIN_CHECK_ATOL = 1e-5                     # head weights after train(): vs the
 TRAIN_CHECK_RTOL = 1e-4
 TEST_CHECK = {"first": 48, "images": 100, "batch_sizes": (32, 7)}
 TEST_CHECK_ATOL = 1e-9                      # accuracies are ratios of the same integers
+
+# --- Gradescope deployment (grader/deadline.py, grader/package.py, grader/rehearse.py) ----------
+# The autograder timeout the course sets on Gradescope, in minutes (Gradescope's default 10, its
+# maximum 40): one setting. `build-autograder --timeout-min N` writes N into the zip (DEPLOY_FILE)
+# and the grader reads it back at start (grader/deadline.py); when Gradescope's timeout fires, the
+# student gets 0 and no feedback at all, so the grader must be done well before it.
+GRADESCOPE_TIMEOUT_MIN = 10
+GRADESCOPE_TIMEOUT_MAX_MIN = 40
+DEPLOY_FILE = "deploy.json"                 # at the zip's top level, i.e. /autograder/source
+# What setup.sh installs on Gradescope's Ubuntu 22.04 (Python 3.10): requirements.txt's pins where
+# they support 3.10, older ones where they do not, and only what grading imports.
+GRADING_REQUIREMENTS = ROOT / "requirements-grading.txt"
+MIN_PYTHON = (3, 10)                        # Gradescope's image; devtests/test_python_version.py
+# Gradescope's container sizes, (CPUs, memory MB): 0.5/0.75 GB is the default.
+GRADESCOPE_SIZES = ((0.5, 768), (1.0, 1536), (2.0, 3072), (4.0, 6144))
+REHEARSAL_SAMPLE_S = 0.2                    # how often a rehearsal samples the container's memory
+REHEARSAL_SUMMARY = DIST_DIR / "rehearsal.json"

@@ -40,7 +40,8 @@ def test_the_zip_holds_what_gradescope_needs_and_nothing_else(autograder_zip):
         for entry in ("setup.sh", "run_autograder"):
             assert entry in names, f"{entry} must be at the zip's top level"
             assert infos[entry].external_attr >> 16 & 0o111, f"{entry} must be executable"
-        required = {"requirements.txt", "mpconfig.py", "models.py", "resnet18.pt",
+        required = {C.GRADING_REQUIREMENTS.name, C.DEPLOY_FILE, "mpconfig.py", "models.py",
+                    "resnet18.pt",
                     "grader/__init__.py", "grader/__main__.py", "grader/grade.py", "grader/sandbox/__init__.py",
                     "grader/sandbox/__main__.py", "grader/sandbox/box.py",
                     "grader/child.py", "grader/context.py", "grader/protocol.py", "grader/schema.py",

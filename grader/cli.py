@@ -1,7 +1,7 @@
 """python -m grader: grade a folder, build the Gradescope autograder zip, time things.
 
     python -m grader grade [--submission DIR] [--results FILE] [--json]
-    python -m grader build-autograder [--out FILE]
+    python -m grader build-autograder [--out FILE] [--timeout-min N]
     python -m grader bench [grade|data|reference|validate] [--runs N]
     python -m grader validate ... / regrade ...        (grader/validate.py, grader/regrade.py)
 
@@ -19,7 +19,7 @@ import mpconfig as C
 from grader.submission import reference_submission
 
 # Subcommands owned by other modules, registered when present: each has add_parser(subparsers).
-OPTIONAL_COMMANDS = ("grader.validate", "grader.regrade")
+OPTIONAL_COMMANDS = ("grader.validate", "grader.regrade", "grader.rehearse")
 
 
 def cmd_grade(args):
@@ -48,11 +48,12 @@ def cmd_grade(args):
 def cmd_build_autograder(args):
     from grader import package
     try:
-        out = package.build(args.out)
+        out = package.build(args.out, args.timeout_min)
     except package.PackageError as exc:
         print(f"build-autograder: {exc}", file=sys.stderr)
         return 1
-    print(f"wrote {out} ({out.stat().st_size / 2**20:.1f} MB)")
+    print(f"wrote {out} ({out.stat().st_size / 2**20:.1f} MB) for a Gradescope autograder timeout "
+          f"of {args.timeout_min:g} min: set the same on Gradescope")
     return 0
 
 
@@ -94,6 +95,9 @@ def build_parser():
     b = sub.add_parser("build-autograder", help=f"write the Gradescope autograder zip")
     b.add_argument("--out", type=Path, default=C.AUTOGRADER_ZIP,
                    help=f"zip to write (default: {C.AUTOGRADER_ZIP.relative_to(C.ROOT)})")
+    b.add_argument("--timeout-min", type=float, default=C.GRADESCOPE_TIMEOUT_MIN,
+                   help="the autograder timeout set on Gradescope, in minutes (default: "
+                        f"{C.GRADESCOPE_TIMEOUT_MIN}, Gradescope's own; at most {C.GRADESCOPE_TIMEOUT_MAX_MIN})")
     b.set_defaults(func=cmd_build_autograder)
 
     from grader.bench import add_arguments as bench_arguments

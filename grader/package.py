@@ -3,7 +3,8 @@
 Layout of the zip (unpacked by Gradescope into /autograder/source):
 
     setup.sh, run_autograder      Gradescope's two entry points, at the top level
-    requirements.txt              the pinned packages setup.sh installs
+    requirements-grading.txt      the pinned packages setup.sh installs (Python 3.10+)
+    deploy.json                   the Gradescope timeout it was built for (grader/deadline.py)
     mpconfig.py, models.py, resnet18.pt
     grader/                       without catalogue/ (the grader's own test cases) and caches
     reference/                    the reference solution and what the grader imports from it
@@ -19,11 +20,12 @@ import zipfile
 from pathlib import Path
 
 import mpconfig as C
+from grader import deadline
 from grader.atomic_write import open_atomic
 
 GRADESCOPE_DIR = Path(__file__).resolve().parent / "gradescope"
 ENTRY_POINTS = ("setup.sh", "run_autograder")
-TOP_FILES = ("requirements.txt", "mpconfig.py", "models.py", C.CHECKPOINT.name)
+TOP_FILES = (C.GRADING_REQUIREMENTS.name, "mpconfig.py", "models.py", C.CHECKPOINT.name)
 PACKAGES = ("grader", "reference")
 # Never shipped: the grader's own test cases, the Gradescope scripts (shipped at the top level),
 # caches, and anything that is not source or data.
@@ -92,9 +94,20 @@ def _level(name):
     return TEXT_LEVEL if name.endswith(TEXT_SUFFIXES) or name in ENTRY_POINTS else BINARY_LEVEL
 
 
-def build(out=C.AUTOGRADER_ZIP):
-    """Write the zip to `out` (temp file + rename); returns its path."""
+def _add(zf, name, data, mode):
+    info = zipfile.ZipInfo(name, FIXED_DATE)
+    info.external_attr = (0o100000 | mode) << 16   # a regular file and its mode
+    zf.writestr(info, data, compress_type=zipfile.ZIP_DEFLATED, compresslevel=_level(name))
+
+
+def build(out=C.AUTOGRADER_ZIP, timeout_min=C.GRADESCOPE_TIMEOUT_MIN):
+    """Write the zip to `out` (temp file + rename) for a course whose Gradescope autograder
+    timeout is `timeout_min`; returns its path."""
     out = Path(out)
+    try:
+        deploy = deadline.config_text(timeout_min)
+    except deadline.DeployError as exc:
+        raise PackageError(f"--timeout-min: {exc}") from None
     warning = checkpoint_warning()
     if warning:
         print(warning)
@@ -102,8 +115,6 @@ def build(out=C.AUTOGRADER_ZIP):
     out.parent.mkdir(parents=True, exist_ok=True)
     with open_atomic(out, "wb") as f, zipfile.ZipFile(f, "w", zipfile.ZIP_DEFLATED) as zf:
         for name, path, mode in entries:
-            info = zipfile.ZipInfo(name, FIXED_DATE)
-            info.external_attr = (0o100000 | mode) << 16   # a regular file and its mode
-            zf.writestr(info, path.read_bytes(), compress_type=zipfile.ZIP_DEFLATED,
-                        compresslevel=_level(name))
+            _add(zf, name, path.read_bytes(), mode)
+        _add(zf, C.DEPLOY_FILE, deploy, 0o644)
     return out

@@ -17,6 +17,10 @@ SCHEMA_PATH = Path(__file__).resolve().parent / "results_schema.json"
 # Scores are sums of float partial credits: allow rounding noise, nothing more.
 SCORE_TOLERANCE = 1e-6
 GRADER_ERROR = "Grader error, contact course staff"
+# How Gradescope renders each string. Unset, the top-level output is simple_format (sanitised
+# HTML): a traceback's `<module>` vanishes and its indentation collapses; md would turn
+# `__init__` into a bold "init". "text" shows every string exactly as written.
+FORMATS = {"output_format": "text", "test_output_format": "text", "test_name_format": "text"}
 
 
 class ResultsError(ValueError):
@@ -79,9 +83,15 @@ def validate(results):
         raise ResultsError("invalid results.json:\n  " + "\n  ".join(found))
 
 
+def with_formats(results):
+    """A copy of `results` with FORMATS filled in where `results` sets none: every results.json
+    goes out through dumps(), so every one of them says how it is to be rendered."""
+    return {**FORMATS, **results}
+
+
 def dumps(results):
     # allow_nan=False: NaN is not JSON, and Gradescope would reject the whole file.
-    return json.dumps(results, indent=2, allow_nan=False) + "\n"
+    return json.dumps(with_formats(results), indent=2, allow_nan=False) + "\n"
 
 
 def write_atomic(path, results):
@@ -99,6 +109,7 @@ def grader_error_results(detail, execution_time=0.0):
     tells the student it is not their fault. `detail` (a traceback) is shown to staff only,
     through the hidden stdout; the student sees the plain sentence."""
     return {
+        **FORMATS,
         "score": 0.0,
         "execution_time": round(float(execution_time), 2),
         "output": (f"{GRADER_ERROR}: the autograder itself failed while grading this submission "
