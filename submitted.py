@@ -34,9 +34,18 @@ def unpickle(file):
         file:       path of a batch file, e.g. "cifar10_batches/data_batch_1"
 
     Outputs:
-        batch:      a dict with keys b'data' (uint8 array of shape (N, 3072): the 1024 red, then
-                    the 1024 green, then the 1024 blue pixel values of each image, row by
-                    row), b'labels' (list of N ints in 0..7), b'filenames' and b'batch_label'
+        batch:      a dict with the keys
+                    b'data':        a Python list of N numpy uint8 arrays, one per image, each of
+                                    3072 values: the 1024 red values of the 32x32 image row by
+                                    row, then the 1024 green, then the 1024 blue
+                    b'labels':      a Python list of N ints in 0..7 (the classes, in order:
+                                    airplane, automobile, bird, deer, frog, horse, ship, truck)
+                    b'filenames':   a list of N bytes
+                    b'batch_label': bytes
+
+    b'data' is a list, not one array: np.array(batch[b'data']) stacks it into an (N, 3072)
+    uint8 array, and np.array(batch[b'data'][i]).reshape(3, 32, 32).transpose(1, 2, 0) is
+    image i as a 32x32x3 (HWC) array.
     """
     with open(file, 'rb') as fo:
         batch = pickle.load(fo, encoding='bytes')

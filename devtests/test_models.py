@@ -14,6 +14,7 @@ from torchvision import transforms
 
 import models
 import mpconfig as C
+from grader.probes.cifar_batch import rows_and_labels
 from reference import build_data
 
 CIFAR_MEAN, CIFAR_STD = (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)
@@ -22,8 +23,8 @@ CIFAR_MEAN, CIFAR_STD = (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)
 @pytest.fixture(scope="module")
 def images():
     """16 real test images as ToTensor() gives them: float (N, 3, 32, 32) in [0, 1]."""
-    batch = build_data.load_batch(C.DATA_DIR / C.TEST_FILE)
-    hwc = np.asarray(batch[b"data"][:16]).reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
+    rows, _ = rows_and_labels(build_data.load_batch(C.DATA_DIR / C.TEST_FILE))
+    hwc = rows[:16].reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
     return torch.stack([transforms.ToTensor()(im) for im in hwc])
 
 
