@@ -18,6 +18,7 @@ from hypothesis.extra import numpy as hnp
 from PIL import Image
 
 import mpconfig as C
+from grader.probes.cifar_batch import read_batch, rows_and_labels, unpickle
 from reference import build_data as B
 
 PER_CLASS_TEST = 2  # public test images per class in the synthetic builds (the 3rd is hidden)
@@ -93,11 +94,6 @@ def synth_build(src, tmp, **kw):
 @pytest.fixture(scope="module")
 def tree(tmp_path_factory):
     return write_tree(tmp_path_factory.mktemp("src") / "images")
-
-
-def unpickle(path):
-    with open(path, "rb") as f:
-        return pickle.load(f, encoding="bytes")
 
 
 # --- synthetic builds ----------------------------------------------------------------------------
@@ -426,14 +422,46 @@ def test_real_batches_have_the_cifar_format(real):
         b = real[name]
         assert set(b) == {b"batch_label", b"labels", b"data", b"filenames"}
         assert isinstance(b[b"batch_label"], bytes)
-        assert b[b"data"].dtype == np.uint8 and b[b"data"].flags.c_contiguous
-        assert b[b"data"].shape == (len(b[b"labels"]), 3072) == (len(b[b"filenames"]), 3072)
+        # The original MP's layout: a list of N uint8 rows of 3072 values, a list of N ints.
+        assert type(b[b"data"]) is list and type(b[b"labels"]) is list
+        assert len(b[b"data"]) == len(b[b"labels"]) == len(b[b"filenames"])
+        assert all(type(r) is np.ndarray and r.dtype == np.uint8 and r.shape == (3072,)
+                   for r in b[b"data"])
+        assert np.array(b[b"data"]).shape == (len(b[b"labels"]), 3072)
         assert all(type(y) is int and 0 <= y < C.NUM_CLASSES for y in b[b"labels"])
         assert all(isinstance(f, bytes) for f in b[b"filenames"])
         # The label is the class the file came from.
         assert all(f.decode().split("_")[0] == C.CLASSES[y] for f, y in zip(b[b"filenames"], b[b"labels"]))
     assert real[C.META_FILE] == {b"label_names": [c.encode() for c in C.CLASSES],
                                  b"num_cases_per_batch": 8000, b"num_vis": 3072}
+
+
+def test_real_batches_work_with_the_usual_idioms_of_list_and_array_code(real):
+    """Real submissions extend a list with each batch's b'data' (self.data += ...), which fails
+    on an ndarray (numpy's reflected add); code written for an array keeps working through
+    np.array, np.concatenate or np.vstack."""
+    first, second = real[C.TRAIN_FILES[0]], real[C.TRAIN_FILES[1]]
+    data, labels = [], []
+    data += first[b"data"]
+    data += second[b"data"]
+    labels += first[b"labels"]
+    labels += second[b"labels"]
+    assert len(data) == len(labels) == 16000
+    stacked = np.concatenate([first[b"data"], second[b"data"]])
+    assert stacked.shape == (16000, 3072) and stacked.dtype == np.uint8
+    assert np.array_equal(np.vstack([first[b"data"], second[b"data"]]), stacked)
+    assert np.array_equal(np.array(data), stacked)
+    assert np.array_equal(data[8000].reshape(3, 32, 32).transpose(1, 2, 0),
+                          stacked[8000].reshape(3, 32, 32).transpose(1, 2, 0))
+    rows, ys = read_batch(C.DATA_DIR / C.TRAIN_FILES[1])
+    assert np.array_equal(rows, stacked[8000:]) and ys.tolist() == labels[8000:]
+
+
+def test_rows_and_labels_names_a_batch_of_the_wrong_shape():
+    with pytest.raises(ValueError, match=r"bad: b'data' stacks to \(2, 3071\) with \(2,\) labels"):
+        rows_and_labels({b"data": [np.zeros(3071, np.uint8)] * 2, b"labels": [0, 1]}, "bad")
+    with pytest.raises(ValueError, match=r"bad: .* with \(3,\) labels"):
+        rows_and_labels({b"data": [np.zeros(3072, np.uint8)] * 2, b"labels": [0, 1, 2]}, "bad")
 
 
 def test_real_split_sizes_and_class_mix(real):

@@ -22,8 +22,8 @@ def state():
 @pytest.fixture(scope="module")
 def tiny_batch():
     """16 real training images (uint8, N x 3 x 32 x 32) and their labels."""
-    batch = build_data.load_batch(C.DATA_DIR / C.TRAIN_FILES[0])
-    return pretrain.to_images(batch[b"data"][:16]), torch.tensor(batch[b"labels"][:16])
+    x, y = pretrain.load_batch(C.DATA_DIR / C.TRAIN_FILES[0])
+    return x[:16], y[:16]
 
 
 def test_checkpoint_is_the_one_on_the_model_card():

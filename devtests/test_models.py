@@ -2,6 +2,7 @@
 
 Uses random weights except where the shipped checkpoint is the point.
 """
+import copy
 import socket
 
 import numpy as np
@@ -13,6 +14,7 @@ from torchvision import transforms
 
 import models
 import mpconfig as C
+from grader.probes.cifar_batch import rows_and_labels
 from reference import build_data
 
 CIFAR_MEAN, CIFAR_STD = (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)
@@ -21,8 +23,8 @@ CIFAR_MEAN, CIFAR_STD = (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)
 @pytest.fixture(scope="module")
 def images():
     """16 real test images as ToTensor() gives them: float (N, 3, 32, 32) in [0, 1]."""
-    batch = build_data.load_batch(C.DATA_DIR / C.TEST_FILE)
-    hwc = batch[b"data"][:16].reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
+    rows, _ = rows_and_labels(build_data.load_batch(C.DATA_DIR / C.TEST_FILE))
+    hwc = rows[:16].reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
     return torch.stack([transforms.ToTensor()(im) for im in hwc])
 
 
@@ -114,15 +116,62 @@ def test_output_shapes(images, random_model):
         assert random_model(x[:1]).shape == (1, 10)
 
 
-def test_dropping_fc_with_sequential_children_keeps_the_input_standardisation(images, random_model):
-    """The common student idiom nn.Sequential(*list(model.children())[:-1])."""
-    body = torch.nn.Sequential(*list(random_model.children())[:-1])
+@pytest.fixture(scope="module")
+def pretrained():
+    return models.resnet18(pretrained=True).eval()
+
+
+def _children_but_fc(m):
+    """The common student idiom: every child but the last (fc)."""
+    return torch.nn.Sequential(*list(m.children())[:-1])
+
+
+def _named_children(m):
+    """The backbone re-assembled by hand from the named layers (another common idiom)."""
+    return torch.nn.Sequential(m.conv1, m.bn1, m.relu, m.maxpool, m.layer1, m.layer2, m.layer3,
+                               m.layer4, m.avgpool)
+
+
+def _fc_identity(m):
+    m = copy.deepcopy(m)
+    m.fc = torch.nn.Identity()
+    return m
+
+
+@pytest.mark.parametrize("take", [_children_but_fc, _named_children, _fc_identity],
+                         ids=lambda f: f.__name__.strip("_"))
+def test_every_usual_way_of_taking_the_backbone_gives_the_same_features(take, images, pretrained):
+    """Each gets the standardisation (it is inside conv1), so each gives the model's own 512
+    features: the same as forward's up to fc, which is what the head is trained on."""
+    body = take(pretrained).eval()
     with torch.no_grad():
-        assert torch.allclose(body(images).flatten(1), random_model.features(images), atol=1e-6)
+        own = pretrained.features(images)
+        got = body(images).flatten(1)
+        logits = pretrained(images)
+    assert own.shape == got.shape == (len(images), 512)
+    assert torch.allclose(got, own, atol=1e-5)
+    # features() is forward up to fc: the head sees exactly these.
+    assert torch.allclose(pretrained.fc(got), logits, atol=1e-4)
 
 
-def test_input_norm_standardises_each_image(images):
-    z = models.InputStandardize()(images * torch.linspace(0.5, 3, len(images)).view(-1, 1, 1, 1) - 1)
+def test_conv1_is_a_conv2d_with_torchvisions_keys_and_no_separate_standardisation_layer(random_model):
+    assert isinstance(random_model.conv1, torch.nn.Conv2d)
+    assert [name for name, _ in random_model.named_children()] == [
+        "conv1", "bn1", "relu", "maxpool", "layer1", "layer2", "layer3", "layer4", "avgpool", "fc"]
+    assert [k for k in random_model.state_dict() if k.startswith("conv1.")] == ["conv1.weight"]
+
+
+def test_conv1_standardises_before_it_convolves(images, random_model):
+    plain = torch.nn.Conv2d(3, 64, kernel_size=7, stride=2, padding=3, bias=False)
+    plain.load_state_dict(random_model.conv1.state_dict())
+    x = images * 3 - 1
+    with torch.no_grad():
+        assert torch.allclose(random_model.conv1(x), plain(models.standardize(x)), atol=1e-6)
+        assert not torch.allclose(random_model.conv1(x), plain(x), atol=1e-2)
+
+
+def test_standardize_standardises_each_image(images):
+    z = models.standardize(images * torch.linspace(0.5, 3, len(images)).view(-1, 1, 1, 1) - 1)
     assert torch.allclose(z.mean(dim=(1, 2, 3)), torch.zeros(len(images)), atol=1e-5)
     assert torch.allclose(z.std(dim=(1, 2, 3)), torch.ones(len(images)), atol=1e-3)
 
@@ -136,10 +185,12 @@ def test_three_input_conventions_give_the_same_features(images, random_model):
     with torch.no_grad():
         feats = {k: random_model.features(t(images)) for k, t in conventions.items()}
         # The same conventions without the model's standardisation differ a lot, so the
-        # tolerances below measure what input_norm buys and are not trivially met.
+        # tolerances below measure what the standardisation buys and are not trivially met.
         bare = models.resnet18().eval()
         bare.load_state_dict(random_model.state_dict())
-        bare.input_norm = torch.nn.Identity()
+        plain = torch.nn.Conv2d(3, 64, kernel_size=7, stride=2, padding=3, bias=False)
+        plain.load_state_dict(random_model.conv1.state_dict())
+        bare.conv1 = plain
         raw = {k: bare.features(t(images)) for k, t in conventions.items()}
     assert rel_diff(raw["totensor"], raw["half"]) > 0.3
     assert rel_diff(raw["totensor"], raw["meanstd"]) > 0.3

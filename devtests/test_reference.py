@@ -16,19 +16,15 @@ from torch import nn
 from torchvision import transforms
 
 import mpconfig as C
+from grader.probes.cifar_batch import rows_and_labels, unpickle
 from models import load_checkpoint
 
 TINY = 64
 HEAD = ("backbone.fc.weight", "backbone.fc.bias")
 
 
-def read_batch(path):
-    with open(path, "rb") as f:
-        return pickle.load(f, encoding="bytes")
-
-
 def raw_images(batch):
-    return batch[b"data"].reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
+    return rows_and_labels(batch)[0].reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
 
 
 @pytest.fixture(scope="module")
@@ -50,7 +46,7 @@ def tiny_dir(tmp_path_factory):
     root = tmp_path_factory.mktemp("tiny")
     (root / C.DATA_DIR.name).mkdir()
     for name in (*C.TRAIN_FILES, C.TEST_FILE):
-        batch = read_batch(C.DATA_DIR / name)
+        batch = unpickle(C.DATA_DIR / name)
         batch[b"data"], batch[b"labels"] = batch[b"data"][:TINY], batch[b"labels"][:TINY]
         batch[b"filenames"] = batch[b"filenames"][:TINY]
         with open(root / C.DATA_DIR.name / name, "wb") as f:
@@ -73,14 +69,14 @@ def state(model):
 @pytest.fixture(scope="module")
 def two_files(R):
     files = [str(C.DATA_DIR / f) for f in C.TRAIN_FILES[:2]]
-    batches = [read_batch(f) for f in files]
+    batches = [unpickle(f) for f in files]
     return (R.build_dataset(files), np.concatenate([raw_images(b) for b in batches]),
             [y for b in batches for y in b[b"labels"]])
 
 
 def test_dataset_concatenates_in_order(two_files):
     dataset, images, labels = two_files
-    assert len(dataset) == len(labels) == 2 * len(read_batch(C.DATA_DIR / C.TRAIN_FILES[0])[b"labels"])
+    assert len(dataset) == len(labels) == 2 * len(unpickle(C.DATA_DIR / C.TRAIN_FILES[0])[b"labels"])
 
 
 @settings(max_examples=40, deadline=None)
@@ -94,7 +90,7 @@ def test_dataset_items_are_the_stored_images(two_files, fraction):
 
 
 def test_transforms(R):
-    image = raw_images(read_batch(C.DATA_DIR / C.TEST_FILE))[0]
+    image = raw_images(unpickle(C.DATA_DIR / C.TEST_FILE))[0]
     expected = transforms.ToTensor()(image)
     assert torch.equal(R.get_preprocess_transform("test")(image), expected)
     torch.manual_seed(0)

@@ -12,7 +12,6 @@ names and renamed into place only when complete.
 import argparse
 import ast
 import os
-import pickle
 import shutil
 import string
 import sys
@@ -23,6 +22,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import mpconfig as C  # noqa: E402
 from grader.atomic_write import open_atomic  # noqa: E402
+from grader.probes.cifar_batch import unpickle  # noqa: E402
 from reference.make_stubs import make_stubs  # noqa: E402
 
 README_TEMPLATE = C.ROOT / "reference" / "student_README.md"
@@ -41,8 +41,7 @@ def require(path, hint):
 
 
 def count_images(path):
-    with open(path, "rb") as f:
-        return len(pickle.load(f, encoding="bytes")[b"labels"])
+    return len(unpickle(path)[b"labels"])
 
 
 def section_titles():

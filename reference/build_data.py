@@ -8,6 +8,9 @@ official ``cifar-10-python.tar.gz``, and last a download of the official archive
 an image-folder tree (``train/<class>/*.jpg|png``, ``test/<class>/...``), a .tar.gz of one, or
 the official python archive (checked against its published MD5).
 
+Each batch is laid out as in the original CIFAR-10 archive (b'data' a list of N uint8 rows of
+3072 values, b'labels' a list of ints): grader/probes/cifar_batch.py, the one reader and writer.
+
 Both output folders are staged in temporary folders and swapped in only when complete (and, unless
 --write-manifest, only when they match the manifest); the manifest (reference/data_manifest.json)
 records the SHA-256 of every output and of the source. Errors: exit 1, one line on stderr.
@@ -31,6 +34,7 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import mpconfig as C  # noqa: E402
+from grader.probes.cifar_batch import make_batch, rows_and_labels, unpickle  # noqa: E402
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 PICKLE_PROTOCOL = 4  # compact for numpy arrays; loads with pickle.load(f, encoding="bytes")
@@ -123,15 +127,13 @@ def _read_official(tf, origin):
     def load(name):
         member = f"{OFFICIAL_DIR}/{name}"
         try:
-            batch = pickle.load(tf.extractfile(member), encoding="bytes")
-            data = np.asarray(batch[b"data"], dtype=np.uint8)
-            labels = np.asarray(batch[b"labels"], dtype=np.int64)
+            batch = unpickle(tf.extractfile(member).read())
+            data, labels = rows_and_labels(batch, f"{origin}:{member}")
             files = [f.decode() for f in batch[b"filenames"]]
         except KeyError as exc:
             raise DataError(f"{origin}: official archive lacks {member} or its key {exc}") from exc
-        if data.ndim != 2 or data.shape[1] != 3072 or len(labels) != len(data):
-            raise DataError(f"{origin}:{member}: data is {data.shape} with {len(labels)} labels, "
-                            f"expected (N, 3072) with N labels")
+        except ValueError as exc:
+            raise DataError(str(exc)) from exc
         return data, labels, files
     out = {}
     for split, names in (("train", C.TRAIN_FILES), ("test", (C.TEST_FILE,))):
@@ -220,12 +222,6 @@ def to_eight_classes(data, labels10, files):
     return data[keep], labels[keep], [files[i] for i in keep]
 
 
-def _batch(data, labels, files, label):
-    return {b"batch_label": label.encode(), b"labels": [int(x) for x in labels],
-            b"data": np.ascontiguousarray(data, dtype=np.uint8),
-            b"filenames": [f.encode() for f in files]}
-
-
 def _check_counts(labels, split, need, origin):
     counts = np.bincount(labels, minlength=C.NUM_CLASSES)
     short = [f"{C.CLASSES[c]} ({counts[c]})" for c in range(C.NUM_CLASSES) if counts[c] < need]
@@ -243,7 +239,7 @@ def make_batches(src, public_test_per_class=C.PUBLIC_TEST_PER_CLASS, origin="sou
     chunks = np.array_split(order, len(C.TRAIN_FILES))
     public = {}
     for i, (name, idx) in enumerate(zip(C.TRAIN_FILES, chunks), 1):
-        public[name] = _batch(data[idx], labels[idx], [files[j] for j in idx],
+        public[name] = make_batch(data[idx], labels[idx], [files[j] for j in idx],
                               f"training batch {i} of {len(C.TRAIN_FILES)}")
     tdata, tlabels, tfiles = to_eight_classes(*src["test"])
     _check_counts(tlabels, "test", public_test_per_class + 1, origin)  # the hidden set gets the rest
@@ -253,11 +249,11 @@ def make_batches(src, public_test_per_class=C.PUBLIC_TEST_PER_CLASS, origin="sou
         pub_idx += list(members[:public_test_per_class])
         hid_idx += list(members[public_test_per_class:])
     pub_idx, hid_idx = rng.permutation(pub_idx), rng.permutation(hid_idx)
-    public[C.TEST_FILE] = _batch(tdata[pub_idx], tlabels[pub_idx], [tfiles[j] for j in pub_idx],
+    public[C.TEST_FILE] = make_batch(tdata[pub_idx], tlabels[pub_idx], [tfiles[j] for j in pub_idx],
                                  "testing batch 1 of 1")
     public[C.META_FILE] = {b"label_names": [n.encode() for n in C.CLASSES],
                            b"num_cases_per_batch": len(chunks[0]), b"num_vis": 3072}
-    hidden = {C.HIDDEN_FILE: _batch(tdata[hid_idx], tlabels[hid_idx], [tfiles[j] for j in hid_idx],
+    hidden = {C.HIDDEN_FILE: make_batch(tdata[hid_idx], tlabels[hid_idx], [tfiles[j] for j in hid_idx],
                                     "hidden evaluation batch")}
     return public, hidden
 
@@ -384,8 +380,9 @@ def verify(out_dir=C.DATA_DIR, hidden_dir=C.HIDDEN_DIR, manifest=C.DATA_MANIFEST
 
 
 def load_batch(path, manifest=C.DATA_MANIFEST):
-    """Unpickle one output file after checking its SHA-256 against the manifest entry of its name,
-    so a stale, edited or foreign file is refused instead of silently graded against."""
+    """The dict of one output file, after checking its SHA-256 against the manifest entry of its
+    name, so a stale, edited or foreign file is refused instead of silently graded against.
+    grader.probes.cifar_batch.rows_and_labels(batch) gives its (N, 3072) rows and labels."""
     path = Path(path)
     expected = read_manifest(manifest)
     digest = expected["public"].get(path.name) or expected["hidden"].get(path.name)
@@ -397,7 +394,7 @@ def load_batch(path, manifest=C.DATA_MANIFEST):
     if hashlib.sha256(raw).hexdigest() != digest:
         raise DataError(f"{path}: SHA-256 differs from {manifest}; rebuild with "
                         f"python -m reference.build_data")
-    return pickle.loads(raw, encoding="bytes")
+    return unpickle(raw)
 
 
 def main(argv=None):

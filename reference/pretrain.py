@@ -22,6 +22,7 @@ import torch.nn.functional as F
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import mpconfig as C  # noqa: E402
 from models import BasicBlock, resnet18, load_checkpoint  # noqa: E402
+from grader.probes.cifar_batch import rows_and_labels  # noqa: E402
 from reference import build_data  # noqa: E402
 from reference.build_data import find_source, read_source, sha256_file  # noqa: E402
 
@@ -192,8 +193,8 @@ def linear_probe(f_train, y_train, evals, epochs=100, seed=0):
 
 def load_batch(path):
     """(uint8 images, labels) of a built batch, checked against the data manifest."""
-    d = build_data.load_batch(path)
-    return to_images(d[b"data"]), torch.tensor(d[b"labels"])
+    rows, labels = rows_and_labels(build_data.load_batch(path), str(path))
+    return to_images(rows), torch.from_numpy(labels)
 
 
 def card(ckpt=C.CHECKPOINT, card_path=C.MODEL_CARD, train_meta=None):

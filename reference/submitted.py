@@ -34,9 +34,18 @@ def unpickle(file):
         file:       path of a batch file, e.g. "cifar10_batches/data_batch_1"
 
     Outputs:
-        batch:      a dict with keys b'data' (uint8 array of shape (N, 3072): the 1024 red, then
-                    the 1024 green, then the 1024 blue pixel values of each image, row by
-                    row), b'labels' (list of N ints in 0..7), b'filenames' and b'batch_label'
+        batch:      a dict with the keys
+                    b'data':        a Python list of N numpy uint8 arrays, one per image, each of
+                                    3072 values: the 1024 red values of the 32x32 image row by
+                                    row, then the 1024 green, then the 1024 blue
+                    b'labels':      a Python list of N ints in 0..7 (the classes, in order:
+                                    airplane, automobile, bird, deer, frog, horse, ship, truck)
+                    b'filenames':   a list of N bytes
+                    b'batch_label': bytes
+
+    b'data' is a list, not one array: np.array(batch[b'data']) stacks it into an (N, 3072)
+    uint8 array, and np.array(batch[b'data'][i]).reshape(3, 32, 32).transpose(1, 2, 0) is
+    image i as a 32x32x3 (HWC) array.
     """
     with open(file, 'rb') as fo:
         batch = pickle.load(fo, encoding='bytes')
@@ -53,19 +62,20 @@ class CIFAR10(Dataset):
         correspond to your data transformations for the images and the labels.
 
         Parameters:
-            data_files:         a list of strings, e.g. ["cifar10_batches/data_batch_1"]
-            transform:          applied to every image (an HWC uint8 numpy array), or None
+            data_files:         a list of strings, e.g. ["cifar10_batches/data_batch_1"]; the
+                                dataset holds the images of all of them, in this order
+            transform:          applied to every image (a 32x32x3 HWC uint8 numpy array), or None
             target_transform:   applied to every label (an int), or None
+
+        The grader calls CIFAR10(files), CIFAR10(files, transform=transforms.ToTensor()) and
+        CIFAR10(files, transform=..., target_transform=...) with transform functions of its own.
         """
         ################# Your Code Starts Here #################
-        images, labels = [], []
+        self.images, self.labels = [], []
         for file in data_files:
             batch = unpickle(file)
-            images.append(batch[b'data'])
-            labels.extend(batch[b'labels'])
-        # Each row is 3 planes of 32x32 (R, G, B); make it a 32x32x3 (HWC) image.
-        self.images = np.concatenate(images).reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
-        self.labels = labels
+            self.images += batch[b'data']      # one array of 3072 values per image
+            self.labels += batch[b'labels']
         self.transform = transform
         self.target_transform = target_transform
         ################## Your Code Ends here ##################
@@ -86,12 +96,15 @@ class CIFAR10(Dataset):
             idx:    an integer, used to index into your data.
 
         Outputs:
-            y:      a tuple (image, label): the image after transform (a (3, 32, 32) float
-                    tensor for the transforms of get_preprocess_transform), the label an int
-                    in 0..7 (after target_transform, if any)
+            y:      a tuple (image, label). Without a transform, the image is the file's image
+                    as a 32x32x3 (HWC) uint8 numpy array; with one, whatever the transform
+                    returns for that array (a (3, 32, 32) float tensor for the transforms of
+                    get_preprocess_transform). The label is an int in 0..7 (after
+                    target_transform, if any).
         """
         ################# Your Code Starts Here #################
-        image = self.images[idx]
+        # 3 planes of 32x32 (R, G, B) -> a 32x32x3 (HWC) image, as ToTensor expects.
+        image = self.images[idx].reshape(3, 32, 32).transpose(1, 2, 0)
         label = self.labels[idx]
         if self.transform is not None:
             image = self.transform(image)
@@ -107,6 +120,13 @@ def get_preprocess_transform(mode):
         mode:           "train" or "test" mode to obtain the corresponding transform
     Outputs:
         transform:      a torchvision transforms object e.g. transforms.Compose([...]) etc.
+
+    The transform receives each image as your CIFAR10 gives it: a 32x32x3 (HWC) uint8 numpy
+    array. It must return a (3, 32, 32) float tensor; transforms.ToTensor() makes one (values
+    in [0, 1]). Random transforms such as transforms.RandomHorizontalFlip() accept a tensor or
+    a PIL image, not a numpy array: put them after ToTensor(), or start with
+    transforms.ToPILImage(). transforms.Normalize is optional (see models.py).
+    The grader uses your "test" transform for the images it scores run_model's model on.
     """
     ################# Your Code Starts Here #################
     if mode == "train":
@@ -140,8 +160,9 @@ def build_dataloader(dataset, loader_params):
         dataset:         a PyTorch dataset to load data
         loader_params:   a dict containing all the parameters for the loader.
 
-    Please ensure that loader_params contains the keys "batch_size" and "shuffle" corresponding to those
-    respective parameters in the PyTorch DataLoader class.
+    The grader passes loader_params with exactly the keys "batch_size" (an int) and "shuffle" (a
+    bool), meant as the DataLoader parameters of those names. Your own run_model() may pass
+    more (e.g. "drop_last").
 
     Outputs:
         dataloader:      a PyTorch dataloader object to be used in training/testing
@@ -217,6 +238,10 @@ def build_model(trained=False):
 
     Outputs:
         model:           the model to be used for training/testing
+
+    The grader never calls build_model(trained=True) and never writes "trained_model.pt": it
+    grades the model that run_model() returns. trained=True is for you, e.g. to reload a model
+    you saved with torch.save(model.state_dict(), "trained_model.pt") without training again.
     """
     ################# Your Code Starts Here #################
     net = FinetuneNet()
@@ -232,12 +257,17 @@ def build_model(trained=False):
 def build_optimizer(optim_type, model_params, hparams):
     """
     Parameters:
-        optim_type:      the optimizer type e.g. "Adam" or "SGD"
+        optim_type:      the optimizer type, "Adam" or "SGD"
         model_params:    the model parameters to be optimized
-        hparams:         the hyperparameters (dict type) for usage with learning rate
+        hparams:         the hyperparameters, a dict
 
     Outputs:
         optimizer:       a PyTorch optimizer object to be used in training
+
+    The grader calls build_optimizer("SGD", params, {"lr": ...}) and build_optimizer("Adam",
+    params, {"lr": ...}): hparams holds the key "lr" and nothing else. Use hparams["lr"] as the
+    learning rate; other hyper-parameters are yours to choose, with a default for when they are
+    not given, e.g. hparams.get("momentum", 0.9).
     """
     ################# Your Code Starts Here #################
     if optim_type == "SGD":
@@ -267,6 +297,10 @@ def train(train_dataloader, model, loss_fn, optimizer):
         model:              the model to be trained
         loss_fn:            loss function
         optimizer:          optimizer
+
+    Nothing is returned: train() updates the model in place. The grader calls it with its own
+    model (a frozen backbone and a linear head), a loader of (ToTensor images, int64 labels)
+    batches, nn.CrossEntropyLoss() and an SGD optimizer over the head.
     """
     ################# Your Code Starts Here #################
     model.train()
@@ -290,7 +324,13 @@ def test(test_dataloader, model):
         model:              the model that you will use to make predictions
 
     Outputs:
-        test_acc:           the output test accuracy (0.0 <= acc <= 1.0)
+        test_acc:           the output test accuracy, a float: the fraction of the loader's
+                            images whose largest logit is their label (0.0 <= acc <= 1.0)
+
+    Testing must not change the model: predict in eval mode (model.eval(), else batch norm
+    uses each batch's statistics and overwrites its stored ones) and without gradients
+    (torch.no_grad()). You may leave the model in eval mode or switch it back to the mode it
+    was in: the grader accepts both. It gives test() a model in training mode.
     """
     ################# Your Code Starts Here #################
     # Testing must not change the model: remember its mode and restore it at the end.
@@ -320,6 +360,22 @@ def run_model():
 
     Outputs:
         model:              trained model
+
+    The grader calls run_model() once, from the folder of submitted.py (with cifar10_batches/
+    and resnet18.pt in it), after seeding random, numpy and torch. It then scores the returned
+    model in eval mode on hidden images of the same 8 classes, prepared by your build_dataset
+    with get_preprocess_transform("test"): the accuracy of the largest logit of each image.
+    One epoch of the reference solution over the 40,000 training images took 18 s on the
+    idle 2-core, no-GPU machine this MP was made on (and 14 minutes while that machine was
+    shared with a dozen other heavy jobs). The grader's time limit is many times one epoch,
+    scaled to the speed of the machine it runs on.
+
+    A last batch of one image: the training set holds 40,000 images, so a batch size that
+    leaves one over (40,000 % batch_size == 1: 3, 67, 199 or 201) ends each epoch on one image.
+    In training mode, batch norm cannot normalise one image (layer4's maps are 1x1 here) and
+    raises "Expected more than 1 value per channel when training". Pass drop_last=True to the
+    training DataLoader, or keep the frozen backbone's batch norm in eval mode (as
+    FinetuneNet.train does).
     """
     ################# Your Code Starts Here #################
     # Hyperparameters, in one place so that they are easy to tune.

@@ -14,19 +14,13 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset, TensorDataset
 
 import models
+from grader.probes.cifar_batch import read_batch  # noqa: F401  (re-exported: the one batch reader)
 
 NUM_CLASSES = 8
 FEATURES = 512
 
 
 # --- CIFAR batch files -------------------------------------------------------------------------
-def read_batch(path):
-    """(uint8 (N, 3072) rows, int64 (N,) labels) of one CIFAR python-pickle batch file."""
-    with open(path, "rb") as f:
-        batch = pickle.load(f, encoding="bytes")
-    return np.asarray(batch[b"data"], dtype=np.uint8), np.asarray(batch[b"labels"], dtype=np.int64)
-
-
 def rows_to_hwc(rows):
     """CIFAR rows (R plane, G plane, B plane) -> (N, 32, 32, 3) uint8 images."""
     return np.asarray(rows).reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
@@ -42,7 +36,7 @@ def cifar_batch_bytes(rows, labels, batch_label):
     hidden images name their class."""
     batch = {b"batch_label": batch_label.encode(),
              b"labels": [int(v) for v in labels],
-             b"data": np.ascontiguousarray(rows, dtype=np.uint8),
+             b"data": list(np.ascontiguousarray(rows, dtype=np.uint8)),   # the original layout
              b"filenames": [f"image_{i:05d}.png".encode() for i in range(len(labels))]}
     return pickle.dumps(batch, protocol=4)
 

@@ -1,0 +1,429 @@
+"""How accurate sound student recipes get on the hidden batch: the table mpconfig's tiers come from.
+
+    python -m reference.recipe_sweep [--seeds 0 1 2] [--only NAME ...] [--out reference/recipe_sweep.csv]
+
+Each recipe is a plausible way to write run_model() (optimiser, learning rate, batch size,
+epochs, head, how the backbone is taken, normalisation, flip, with or without FinetuneNet's
+train() override). It is trained the way the grader runs run_model(): two threads (a probe's),
+random, numpy and torch seeded with the seed right before (mpconfig.RUN_MODEL_SEED is the one
+graded; the others show seed noise), on the 40,000 public training images, loss
+CrossEntropyLoss, the optimiser given only the head's parameters. It is then scored as
+grader/suites/run_model.py scores it: the hidden images through the recipe's "test" transform,
+the model in eval mode, argmax of the logits against the hidden labels.
+
+kind "sound": recipes that must earn full credit on every seed. kind "flawed": working code with
+one common defect (an under-trained head); their accuracies set the lower tiers (see mpconfig).
+
+how "full": the images go through the whole network, as in the grader. how "features": a
+recipe whose frozen backbone stays in eval mode (FinetuneNet's train() override) trains its head
+on the backbone's features computed once, which gives the very same head (the random draws are
+made in the same order; devtests/test_recipe_sweep.py checks the heads are equal) in a fraction
+of the time. Recipes without the override always run "full".
+
+The table (recipe, kind, how, seed, accuracy, seconds) is rewritten atomically after every run,
+so an interrupted sweep keeps what it finished; a rerun skips the (recipe, seed) rows it has.
+seconds, "full": from seeding to the end of training (datasets, model, epochs), without the
+per-epoch public-test pass a run_model() may add and without reading the batch files (read once,
+up front). "features": the head's training plus the measured cost of the backbone's forward pass
+over the images it trained on, so without the per-image transforms and loader overhead of a full
+run (a lower bound). All measured on a shared, busy 2-core machine: they vary with its load.
+"""
+import argparse
+import csv
+import math
+import os
+import random
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, Dataset
+from torchvision import transforms
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import mpconfig as C  # noqa: E402
+from grader.probes.cifar_batch import read_batch  # noqa: E402
+from models import ResNet, resnet18  # noqa: E402
+
+TABLE = C.ROOT / "reference" / "recipe_sweep.csv"
+COLUMNS = ("recipe", "kind", "how", "seed", "accuracy", "seconds")
+EVAL_BATCH = 500          # as grader/suites/run_model.py scores the hidden images
+CIFAR_MEAN, CIFAR_STD = (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)
+NORMALIZE = {"half": transforms.Normalize((0.5,) * 3, (0.5,) * 3),
+             "meanstd": transforms.Normalize(CIFAR_MEAN, CIFAR_STD)}
+
+
+@dataclass(frozen=True)
+class Recipe:
+    name: str
+    optimizer: str = "Adam"          # "Adam" or "SGD" (SGD with momentum unless momentum=0)
+    lr: float = 1e-3
+    momentum: float = 0.9
+    batch_size: int = 128
+    epochs: int = 1
+    norm: str = "none"               # "none" (ToTensor alone), "half" (Normalize 0.5), "meanstd"
+    flip: str = "none"               # "none", "tensor" (after ToTensor), "pil" (before, via ToPILImage)
+    head: str = "linear"             # "linear" (512 -> 8) or "two" (512 -> 256 -> ReLU -> 8)
+    backbone: str = "fc"             # "fc" (replace fc), "children" (children()[:-1]), "named" (by hand)
+    override: bool = True            # FinetuneNet.train() keeps frozen batch norm in eval mode
+    max_batches: int = 0             # flawed: training stops after this many batches (0: never)
+    kind: str = "sound"
+
+
+RECIPES = (
+    # The reference's own recipe.
+    Recipe("reference_adam1e-3_b128_flip", flip="tensor"),
+    Recipe("adam1e-2_b64", lr=1e-2, batch_size=64),
+    Recipe("adam3e-3_b256_half", lr=3e-3, batch_size=256, norm="half"),
+    Recipe("sgd1e-2_m0.9_b32_meanstd", optimizer="SGD", lr=1e-2, batch_size=32, norm="meanstd"),
+    Recipe("sgd1e-1_m0.9_b128", optimizer="SGD", lr=1e-1, batch_size=128),
+    Recipe("sgd1e-3_m0.9_b128_3ep", optimizer="SGD", lr=1e-3, epochs=3),
+    # The issue's "done when": hand-built backbone, no train() override, one linear head.
+    Recipe("named_no_override_adam1e-3_b64", backbone="named", override=False, batch_size=64),
+    Recipe("children_sgd1e-2_m0.9_b128_pilflip", optimizer="SGD", lr=1e-2, backbone="children",
+           flip="pil"),
+    Recipe("two_layer_adam1e-3_b128_2ep_flip", head="two", epochs=2, flip="tensor"),
+    Recipe("two_layer_sgd5e-2_m0.9_b256_no_override_half", optimizer="SGD", lr=5e-2, head="two",
+           batch_size=256, override=False, norm="half"),
+    # Flawed but working: plain SGD (no momentum) at a small learning rate for one epoch, or a
+    # debugging `break` left in the training loop. Their accuracies place the lower tiers.
+    Recipe("flawed_sgd1e-3_no_momentum_b256", optimizer="SGD", lr=1e-3, momentum=0.0,
+           batch_size=256, kind="flawed"),
+    Recipe("flawed_break_after_10_batches", max_batches=10, kind="flawed"),
+    Recipe("flawed_break_after_3_batches", max_batches=3, kind="flawed"),
+)
+
+
+# --- a student's pipeline, parameterised -------------------------------------------------
+def read_rows(path):
+    """(uint8 (N, 3072) rows, list of int labels) of a batch file."""
+    rows, labels = read_batch(path)
+    return rows, labels.tolist()
+
+
+class Images(Dataset):
+    """What the reference's CIFAR10 does: HWC uint8 images, transform applied per item."""
+
+    def __init__(self, rows, labels, transform):
+        self.images = rows.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
+        self.labels, self.transform = labels, transform
+
+    def __len__(self):
+        return len(self.labels)
+
+    def __getitem__(self, i):
+        return self.transform(self.images[i]), self.labels[i]
+
+
+def make_transform(recipe, mode):
+    steps = []
+    if mode == "train" and recipe.flip == "pil":
+        steps += [transforms.ToPILImage(), transforms.RandomHorizontalFlip()]
+    steps.append(transforms.ToTensor())
+    if mode == "train" and recipe.flip == "tensor":
+        steps.append(transforms.RandomHorizontalFlip())
+    if recipe.norm != "none":
+        steps.append(NORMALIZE[recipe.norm])
+    return transforms.Compose(steps)
+
+
+class Net(nn.Module):
+    def __init__(self, recipe):
+        super().__init__()
+        self.override = recipe.override
+        base = resnet18(pretrained=True)
+        for p in base.parameters():
+            p.requires_grad = False
+        head = (nn.Linear(512, C.NUM_CLASSES) if recipe.head == "linear" else
+                nn.Sequential(nn.Linear(512, 256), nn.ReLU(), nn.Linear(256, C.NUM_CLASSES)))
+        if recipe.backbone == "fc":
+            base.fc = head
+            self.net = base
+        elif recipe.backbone == "children":
+            self.net = nn.Sequential(*list(base.children())[:-1], nn.Flatten(), head)
+        else:
+            self.net = nn.Sequential(base.conv1, base.bn1, base.relu, base.maxpool, base.layer1,
+                                     base.layer2, base.layer3, base.layer4, base.avgpool,
+                                     nn.Flatten(), head)
+
+    def train(self, mode=True):
+        super().train(mode)
+        if self.override:   # the stub's given FinetuneNet.train()
+            for m in self.modules():
+                if isinstance(m, nn.modules.batchnorm._BatchNorm) and \
+                        not any(p.requires_grad for p in m.parameters()):
+                    m.eval()
+        return self
+
+    def forward(self, x):
+        return self.net(x)
+
+
+def seed_like_the_grader(seed):
+    """What grader/probes/run_model.py does right before it calls run_model()."""
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def make_optimizer(recipe, params):
+    if recipe.optimizer == "Adam":
+        return torch.optim.Adam(params, lr=recipe.lr)
+    return torch.optim.SGD(params, lr=recipe.lr, momentum=recipe.momentum)
+
+
+def run(recipe, seed, train_data, hidden):
+    """(hidden accuracy, seconds, trained head) of one recipe trained with one seed, images
+    through the whole network (what the grader runs)."""
+    seed_like_the_grader(seed)
+    start = time.perf_counter()
+    dataset = Images(*train_data, make_transform(recipe, "train"))
+    loader = DataLoader(dataset, batch_size=recipe.batch_size, shuffle=True)
+    model = Net(recipe)
+    optimizer = make_optimizer(recipe, [p for p in model.parameters() if p.requires_grad])
+    loss_fn = nn.CrossEntropyLoss()
+    for _ in range(recipe.epochs):
+        model.train()
+        for step, (images, labels) in enumerate(loader):
+            if recipe.max_batches and step == recipe.max_batches:
+                break
+            loss = loss_fn(model(images), labels)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+    seconds = time.perf_counter() - start
+    rows, labels = hidden
+    test_set = Images(rows, labels, make_transform(recipe, "test"))
+    model.eval()
+    correct = 0
+    with torch.no_grad():
+        for images, batch_labels in DataLoader(test_set, batch_size=EVAL_BATCH, shuffle=False):
+            correct += int((model(images).argmax(dim=1) == batch_labels).sum())
+    return correct / len(test_set), seconds, head_of(model)
+
+
+# --- the same, on features computed once ----------------------------------------------------
+# With FinetuneNet's train() override the frozen backbone runs in eval mode, so it is a fixed
+# function of the (normalised, maybe mirrored) image: the head trained on features computed
+# once sees the very numbers the whole network would give it (up to float rounding of batched
+# convolutions), and a sweep that would take hours on a shared 2-core machine takes minutes.
+# Random draws are made in the same order as in run(): building the same Net (its backbone's
+# initialisation draws, then the head's), the loader's shuffle, and one torch.rand(1) per item
+# where RandomHorizontalFlip would draw it (it flips when the draw is < 0.5).
+def images_to_input(rows, norm, flip):
+    """What make_transform's test steps give, batched: (N, 3, 32, 32) floats, maybe mirrored."""
+    x = torch.from_numpy(np.ascontiguousarray(rows.reshape(-1, 3, 32, 32))).float().div(255)
+    if flip:
+        x = x.flip(-1)
+    return NORMALIZE[norm](x) if norm != "none" else x
+
+
+class FeatureCache:
+    """512-d features of the training and hidden images, per (split, norm, flip), computed once
+    by the pretrained backbone in eval mode; seconds_per_image times their computation."""
+
+    def __init__(self, train_rows, hidden_rows):
+        self.rows = {"train": train_rows, "hidden": hidden_rows}
+        self.features, self.seconds, self.images = {}, 0.0, 0
+        self.backbone = resnet18(pretrained=True)
+        self.backbone.fc = nn.Identity()
+        self.backbone.eval()
+
+    def get(self, split, norm, flip=False):
+        key = (split, norm, flip)
+        if key not in self.features:
+            rows, out = self.rows[split], []
+            start = time.perf_counter()
+            with torch.no_grad():
+                for i in range(0, len(rows), EVAL_BATCH):
+                    out.append(self.backbone(images_to_input(rows[i:i + EVAL_BATCH], norm, flip)))
+            self.seconds += time.perf_counter() - start
+            self.images += len(rows)
+            self.features[key] = torch.cat(out)
+        return self.features[key]
+
+    def seconds_per_image(self):
+        return self.seconds / self.images
+
+
+class Features(Dataset):
+    """Training items as (features, label); with flip, RandomHorizontalFlip's draw per item."""
+
+    def __init__(self, plain, mirrored, labels):
+        self.plain, self.mirrored, self.labels = plain, mirrored, labels
+
+    def __len__(self):
+        return len(self.labels)
+
+    def __getitem__(self, i):
+        if self.mirrored is not None and torch.rand(1) < 0.5:
+            return self.mirrored[i], self.labels[i]
+        return self.plain[i], self.labels[i]
+
+
+def head_of(model):
+    return model.net.fc if isinstance(model.net, ResNet) else model.net[-1]
+
+
+def run_on_features(recipe, seed, train_labels, hidden_labels, cache):
+    """run() for a recipe whose backbone stays in eval mode. seconds: the head's training plus
+    what computing its features costs (measured per image, once per epoch's images), an
+    estimate of the whole run's."""
+    if not recipe.override:
+        raise ValueError(f"{recipe.name}: features are fixed only while the backbone's batch norm "
+                         "is in eval mode; run it with run()")
+    flip = recipe.flip != "none"
+    plain = cache.get("train", recipe.norm)
+    mirrored = cache.get("train", recipe.norm, flip=True) if flip else None
+    hidden = cache.get("hidden", recipe.norm)
+    seed_like_the_grader(seed)
+    start = time.perf_counter()
+    loader = DataLoader(Features(plain, mirrored, train_labels), batch_size=recipe.batch_size,
+                        shuffle=True)
+    head = head_of(Net(recipe))
+    optimizer = make_optimizer(recipe, [p for p in head.parameters() if p.requires_grad])
+    loss_fn = nn.CrossEntropyLoss()
+    seen = 0
+    for _ in range(recipe.epochs):
+        head.train()
+        for step, (feats, labels) in enumerate(loader):
+            if recipe.max_batches and step == recipe.max_batches:
+                break
+            loss = loss_fn(head(feats), labels)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            seen += len(labels)
+    seconds = time.perf_counter() - start + seen * cache.seconds_per_image()
+    head.eval()
+    with torch.no_grad():
+        predicted = torch.cat([head(hidden[i:i + EVAL_BATCH]).argmax(dim=1)
+                               for i in range(0, len(hidden), EVAL_BATCH)])
+    return float((predicted == torch.as_tensor(hidden_labels)).double().mean()), seconds, head
+
+
+# --- the table -----------------------------------------------------------------------------
+def read_table(path=TABLE):
+    """Rows of the committed table, typed: recipe, kind, seed (int), accuracy, seconds (float)."""
+    with open(path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    for row in rows:
+        row["seed"], row["accuracy"], row["seconds"] = (int(row["seed"]), float(row["accuracy"]),
+                                                         float(row["seconds"]))
+    return rows
+
+
+def write_table(rows, path=TABLE):
+    order = {r.name: i for i, r in enumerate(RECIPES)}
+    rows = sorted(rows, key=lambda r: (order.get(r["recipe"], len(order)), r["recipe"], r["seed"]))
+    tmp = Path(path).with_name(Path(path).name + ".tmp")
+    with open(tmp, "w", newline="") as f:
+        writer = csv.DictWriter(f, COLUMNS, lineterminator="\n")
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({**row, "accuracy": f"{row['accuracy']:.4f}",
+                             "seconds": f"{row['seconds']:.1f}"})
+    os.replace(tmp, path)
+
+
+# --- the tiers -----------------------------------------------------------------------------
+MARGIN = 0.01            # every sound recipe clears the full-credit line by this much, every seed
+STEP = 0.005             # thresholds are rounded down to a multiple of this
+LOWER_SHARES = (0.75, 0.5, 0.25)
+
+
+def _line(accuracy, margin=MARGIN, step=STEP):
+    return round(math.floor(round((accuracy - margin) / step, 6)) * step, 3)
+
+
+def tiers_from_table(rows, margin=MARGIN, step=STEP, shares=LOWER_SHARES):
+    """mpconfig.ACCURACY_TIERS from the table. Full credit: the worst seed of any sound recipe,
+    minus the margin, rounded down. Each lower tier: the worst seed of one flawed recipe, minus
+    the margin, rounded down, the best flawed recipe getting the largest share; so a submission
+    as good as a sound recipe (or as one with that defect) earns its tier whatever the seed."""
+    worst = {}
+    for row in rows:
+        key = (row["kind"], row["recipe"])
+        worst[key] = min(worst.get(key, 1.0), row["accuracy"])
+    full = _line(min(acc for (kind, _), acc in worst.items() if kind == "sound"), margin, step)
+    lower = sorted((_line(acc, margin, step) for (kind, _), acc in worst.items() if kind == "flawed"),
+                   reverse=True)
+    if len(lower) != len(shares) or not all(a > b for a, b in zip([full] + lower, lower)):
+        raise ValueError(f"the flawed recipes' lines {lower} are not {len(shares)} distinct "
+                         f"thresholds below full credit at {full}")
+    return ((full, 1.0),) + tuple(zip(lower, shares))
+
+
+def summary(rows):
+    """{recipe: (kind, min, median, max accuracy, median seconds)} in table order."""
+    out = {}
+    for row in rows:
+        out.setdefault(row["recipe"], (row["kind"], [], []))
+        out[row["recipe"]][1].append(row["accuracy"])
+        out[row["recipe"]][2].append(row["seconds"])
+    return {name: (kind, min(acc), float(np.median(acc)), max(acc), float(np.median(sec)))
+            for name, (kind, acc, sec) in out.items()}
+
+
+def markdown(rows):
+    """The README's summary of the table: one line per recipe."""
+    lines = ["| recipe | kind | how | accuracy min / median / max | seconds (median) |",
+             "|---|---|---|---|---|"]
+    hows = {row["recipe"]: row["how"] for row in rows}
+    for name, (kind, lo, med, hi, sec) in summary(rows).items():
+        lines.append(f"| `{name}` | {kind} | {hows[name]} | {lo:.4f} / {med:.4f} / {hi:.4f} | {sec:.0f} |")
+    tiers = ", ".join(f"{t:g} ({s:.0%})" for t, s in tiers_from_table(rows))
+    return "\n".join(lines) + f"\n\nTiers by the rule: {tiers}\n"
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(prog="recipe_sweep", description=__doc__.splitlines()[0])
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    ap.add_argument("--only", nargs="+", default=None, help="recipe names to run (default: all)")
+    ap.add_argument("--out", type=Path, default=TABLE)
+    ap.add_argument("--markdown", action="store_true",
+                    help="print the README summary of the table (--out) and the tiers; no training")
+    ap.add_argument("--full", action="store_true",
+                    help="run every recipe through the whole network (slow; checks the shortcut)")
+    args = ap.parse_args(argv)
+    names = {r.name for r in RECIPES}
+    unknown = sorted(set(args.only or ()) - names)
+    if unknown:
+        ap.error(f"unknown recipe(s) {', '.join(unknown)}; known: {', '.join(sorted(names))}")
+    if args.markdown:
+        print(markdown(read_table(args.out)), end="")
+        return 0
+    torch.set_num_threads(C.PROBE_THREADS)
+    rows = read_table(args.out) if args.out.is_file() else []
+    done = {(r["recipe"], r["seed"]) for r in rows}
+    train = [read_rows(C.DATA_DIR / name) for name in C.TRAIN_FILES]
+    train_data = (np.concatenate([r for r, _ in train]), [y for _, ys in train for y in ys])
+    hidden = read_rows(C.HIDDEN_DIR / C.HIDDEN_FILE)
+    cache = FeatureCache(train_data[0], hidden[0])
+    for recipe in RECIPES:
+        if args.only and recipe.name not in args.only:
+            continue
+        for seed in args.seeds:
+            if (recipe.name, seed) in done:
+                continue
+            how = "full" if args.full or not recipe.override else "features"
+            if how == "full":
+                accuracy, seconds, _ = run(recipe, seed, train_data, hidden)
+            else:
+                accuracy, seconds, _ = run_on_features(recipe, seed, train_data[1], hidden[1], cache)
+            print(f"{recipe.name} seed {seed} ({how}): accuracy {accuracy:.4f}, {seconds:.1f} s",
+                  flush=True)
+            rows.append({"recipe": recipe.name, "kind": recipe.kind, "how": how, "seed": seed,
+                         "accuracy": accuracy, "seconds": seconds})
+            write_table(rows, args.out)
+    for name, (kind, lo, med, hi, sec) in summary(rows).items():
+        print(f"{kind:6} {name:55} min {lo:.4f} median {med:.4f} max {hi:.4f}  {sec:.0f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
