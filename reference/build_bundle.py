@@ -164,6 +164,7 @@ def render_readme(cpu_torch=False):
         "flip_images": f"{C.FLIP_CHECK_IMAGES:,}",
         "flip_gap": f"{C.FLIP_GAP_MAX:.2f}",
         "seed": C.RUN_MODEL_SEED,
+        "epoch_time": EPOCH_TIME,
         "run_model_limit": run_model_limit_text(),
         "install": install_text(cpu_torch),
     }
@@ -171,6 +172,14 @@ def render_readme(cpu_torch=False):
         return string.Template(README_TEMPLATE.read_text()).substitute(facts)
     except (KeyError, ValueError) as exc:
         raise BundleError(f"{README_TEMPLATE}: bad or unknown placeholder {exc}") from exc
+
+
+# One epoch of the reference's run_model() (40,000 images, batches of 128), on the 2-core dev
+# machine without a GPU: 18.0 s idle (`python -m grader bench reference --seeds 5`, median, the
+# main README's figure); 1,003 s in one run of the same command while six other heavy jobs shared
+# the machine (load average 15-40), and 2 min 29 s in the notebook on that busy machine (issue 14).
+EPOCH_TIME = ("about 20 s when that machine was otherwise idle, and from 2.5 to 17 minutes while "
+              "it was shared with several other heavy jobs")
 
 
 def run_model_limit_text():
@@ -188,6 +197,10 @@ def run_model_limit_text():
 # over requirements.txt, then the size of every wheel it chose). PyTorch's CPU index is not
 # reachable from the machine that measured them, so the CPU build's size is approximate: its
 # torch 2.13.0+cpu wheel for the same platform is 192 MB (a copy kept on that machine).
+# Where the CPU way was tried: the machine that built this has no route to PyTorch's index.
+CPU_TRIED = ("The machine that built this folder cannot reach PyTorch's index: there, these steps "
+             "were tried with an earlier CPU build, torch 2.13.0+cpu, which the second step kept, "
+             "with no CUDA package. The sizes are for Linux and Python 3.11.")
 DEFAULT_DOWNLOAD = "3.1 GB to download (82 packages, 2.5 GB of them NVIDIA's CUDA libraries), about 5.5 GB once installed"
 CPU_DOWNLOAD = "about 0.26 GB to download (torch about 0.19 GB, everything else 0.07 GB)"
 
@@ -215,7 +228,7 @@ def install_text(cpu_torch):
                  f"    .venv/bin/python -m pip install {cpu_pins} --index-url {CPU_INDEX}\n"
                  f"{steps}\n\n"
                  "The second command keeps the CPU build, since `torch==X` in requirements.txt "
-                 "accepts `X+cpu`.")
+                 "accepts `X+cpu`. (" + CPU_TRIED + ")")
     return "\n".join([default, "", steps, "", other])
 
 

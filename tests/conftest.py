@@ -45,7 +45,7 @@ def pytest_configure(config):
     if config.option.tbstyle == "auto":
         config.option.tbstyle = "short"    # and failures are shortened below
     if config.option.reportchars == "fE":  # pytest's default: the table below says it better
-        config.option.reportchars = "E"
+        config.option.reportchars = ""
 
 
 @pytest.fixture(autouse=True, scope="session")
@@ -142,7 +142,7 @@ def short_failure(item, excinfo, reprcrash):
         message = message[:MAX_ERROR_LINES] + [f"... ({len(message) - MAX_ERROR_LINES} more lines)"]
     out += [line if line.startswith("hint:") else "E " + line for line in message]
     if not any(line.startswith("hint:") for line in message):
-        doc = " ".join((getattr(item, "function", None).__doc__ or "").split())
+        doc = " ".join((getattr(getattr(item, "function", None), "__doc__", None) or "").split())
         if doc:
             out.append(f"hint: {doc}")
     place = student[-1][0].split(" in ")[0] if student else None
@@ -178,7 +178,8 @@ def pytest_runtest_makereport(item, call):
     if report.failed:
         _trim_sections(report)
         crash = getattr(report.longrepr, "reprcrash", None)
-        if call.excinfo is not None and crash is not None and item.config.option.tbstyle == "short":
+        if (call.excinfo is not None and crash is not None and item.config.option.tbstyle == "short"
+                and getattr(call.excinfo.value, "pytrace", True)):   # pytest.fail(pytrace=False): as is
             report.longrepr = short_failure(item, call.excinfo, crash)
     number = graded_number(item)
     results = item.config.stash[GRADED_KEY]["results"]
