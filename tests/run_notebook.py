@@ -5,7 +5,7 @@ From the MP folder:
     .venv/bin/python tests/run_notebook.py                      # outputs saved into mp09_notebook.ipynb
     .venv/bin/python tests/run_notebook.py --output run.ipynb   # saved to run.ipynb; the notebook stays as it is
 
-What each cell prints is shown as the run goes. The notebook's kernel is the Python that runs
+What each cell printed is shown when it finishes. The notebook's kernel is the Python that runs
 this script (open the saved notebook in Jupyter or VS Code to see the pictures). If a cell fails,
 the notebook is saved up to that cell, the error is printed, and the exit code is 1.
 """
@@ -73,7 +73,8 @@ def main(argv=None):
     source = args.notebook.resolve()
     output = (args.output or source).resolve()
     nb = nbformat.read(source, as_version=4)
-    client = NotebookClient(nb, km=kernel_manager(), timeout=None, on_cell_executed=show,
+    km = kernel_manager()
+    client = NotebookClient(nb, km=km, timeout=None, on_cell_executed=show,
                             resources={"metadata": {"path": str(source.parent)}})
     print(f"running {source.name} with {sys.executable}", flush=True)
     error = None
@@ -81,6 +82,11 @@ def main(argv=None):
         client.execute()
     except CellExecutionError as exc:
         error = exc
+    finally:
+        # nbclient leaves a kernel it was handed running; stopped here, it does not outlive
+        # this process (and warn that its parent exited)
+        if km.has_kernel:
+            km.shutdown_kernel()
     save(nb, output)
     if error is not None:
         failed = next(c for c in nb.cells if any(o.output_type == "error" for o in c.get("outputs", [])))
