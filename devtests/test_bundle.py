@@ -257,7 +257,7 @@ def test_failed_build_leaves_previous_bundle(built, monkeypatch):
     before = {n: p.stat().st_mtime_ns for n, p in files_in(bundle).items()}
     zip_before = zip_path.stat().st_mtime_ns
 
-    def broken():
+    def broken(*args):
         raise B.BundleError("template broken")
 
     monkeypatch.setattr(B, "render_readme", broken)

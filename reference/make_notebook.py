@@ -107,11 +107,11 @@ def recorded_loss(outputs, targets):
     losses.append(loss.item())
     return loss
 
-for epoch in range(EPOCHS):
+for epoch in range(1, EPOCHS + 1):
     start = time.perf_counter()
     submitted.train(train_loader, model, recorded_loss, optimizer)
     seconds = time.perf_counter() - start
-    print(f"epoch {epoch + 1}/{EPOCHS}: {len(train_loader)} batches in {seconds // 60:.0f} min {seconds % 60:.0f} s, "
+    print(f"epoch {epoch}/{EPOCHS}: {len(train_loader)} batches in {seconds // 60:.0f} min {seconds % 60:.0f} s, "
           f"mean loss {np.mean(losses[-len(train_loader):]):.4f}")"""),
     ("code", """window = 10  # a moving average makes the trend easier to see
 smooth = np.convolve(losses, np.ones(window) / window, mode="valid")
