@@ -1,17 +1,21 @@
 """Build the student bundle: dist/student/ and dist/student.zip.
 
-    python -m reference.build_bundle
+    python -m reference.build_bundle               # torch as requirements.txt pins it (PyPI)
+    python -m reference.build_bundle --cpu-torch   # the bundle installs PyTorch's CPU-only build
 
 The bundle holds the stubs (generated from the reference here, never the reference itself),
-models.py, resnet18.pt, the public data batches, the visible tests, the notebook,
-requirements.txt and a README rendered from reference/student_README.md with the facts of
-mpconfig. Files are picked by name, never by copying a folder wholesale, so nothing else (the
-hidden batch, the grader, the reference) can slip in. Both outputs are built under temporary
-names and renamed into place only when complete.
+models.py, resnet18.pt, the public data batches, the visible tests (with graded_tests.json,
+the graded tests' numbers, names and points, written here from mpconfig and grader/suites),
+the notebook, requirements.txt and a README rendered from reference/student_README.md with the
+facts of mpconfig. Files are picked by name, never by copying a folder wholesale, so nothing
+else (the hidden batch, the grader, the reference) can slip in. Both outputs are built under
+temporary names and renamed into place only when complete.
 """
 import argparse
 import ast
+import json
 import os
+import re
 import shutil
 import string
 import sys
@@ -26,6 +30,10 @@ from grader.probes.cifar_batch import unpickle  # noqa: E402
 from reference.make_stubs import make_stubs  # noqa: E402
 
 README_TEMPLATE = C.ROOT / "reference" / "student_README.md"
+SUITES = C.ROOT / "grader" / "suites"
+GRADED_TESTS_FILE = "graded_tests.json"    # in the visible tests' folder; read by its conftest
+CPU_INDEX = "https://download.pytorch.org/whl/cpu"
+CPU_PACKAGES = ("torch", "torchvision")   # pinned in requirements.txt; "+cpu" builds on CPU_INDEX
 ZIP_DATE = (1980, 1, 1, 0, 0, 0)           # fixed, so the same inputs give the same zip
 STORED_SUFFIXES = {".pt", ""}              # weights and data batches barely compress: store them
 
@@ -75,7 +83,70 @@ def accuracy_test():
     return max((t for t in C.TESTS if t.startswith("7.")), key=lambda t: C.TESTS[t][0])
 
 
-def render_readme():
+def graded_tests():
+    """Number -> {"name", "points"} of every graded test, in mpconfig.TESTS's order: the points
+    from mpconfig, the name from the first line of the graded test's docstring in grader/suites
+    (what Gradescope shows as the row's title), without its leading number."""
+    names = {}
+    for path in sorted(SUITES.glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if not isinstance(node, ast.FunctionDef):
+                continue
+            for deco in node.decorator_list:
+                if (isinstance(deco, ast.Call) and getattr(deco.func, "id", None) == "graded"
+                        and deco.args and isinstance(deco.args[0], ast.Constant)):
+                    number = deco.args[0].value
+                    first = (ast.get_docstring(node) or "").strip().splitlines()[:1]
+                    if not first or not first[0].startswith(number + " "):
+                        raise BundleError(f"{path.name}: {node.name}'s docstring must start with "
+                                          f"its number {number}, then its name")
+                    names[number] = first[0][len(number):].strip()
+    if set(names) != set(C.TESTS):
+        raise BundleError(f"graded tests in {SUITES} ({sorted(names)}) differ from mpconfig.TESTS "
+                          f"({sorted(C.TESTS)})")
+    return {number: {"name": names[number], "points": points} for number, (points, _) in C.TESTS.items()}
+
+
+def visible_test_files():
+    """Name in the visible tests' folder -> its text: the tests as written, and the table of
+    graded tests they are numbered by."""
+    tests = sorted(C.VISIBLE_TESTS.glob("*.py"))
+    if not any(p.name.startswith("test_") for p in tests):
+        raise BundleError(f"no test_*.py in {C.VISIBLE_TESTS}")
+    files = {p.name: p.read_text() for p in tests}
+    files[GRADED_TESTS_FILE] = json.dumps(graded_tests(), indent=1) + "\n"
+    return files
+
+
+def write_visible_tests(folder):
+    """The visible tests as a student gets them, into `folder` (a submission's tests/)."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, text in visible_test_files().items():
+        (folder / name).write_text(text)
+
+
+def cpu_requirements(text):
+    """requirements.txt with torch and torchvision from PyTorch's CPU-only index: the same
+    versions with the "+cpu" local tag on Linux and Windows (macOS wheels have no CUDA and no
+    tag). PEP 440 lets "torch==X" match "X+cpu", so nothing else in the file changes."""
+    lines, found = [f"--extra-index-url {CPU_INDEX}"], set()
+    for line in text.splitlines():
+        m = re.fullmatch(r"\s*([A-Za-z0-9_.-]+)==([^\s;#]+)\s*", line)
+        if m and m.group(1).lower() in CPU_PACKAGES:
+            name, version = m.group(1), m.group(2)
+            found.add(name.lower())
+            lines += [f'{name}=={version}+cpu; sys_platform != "darwin"',
+                      f'{name}=={version}; sys_platform == "darwin"']
+        else:
+            lines.append(line)
+    missing = set(CPU_PACKAGES) - found
+    if missing:
+        raise BundleError(f"requirements.txt pins no {', '.join(sorted(missing))} as NAME==VERSION")
+    return "\n".join(lines) + "\n"
+
+
+def render_readme(cpu_torch=False):
     hidden = C.HIDDEN_DIR / C.HIDDEN_FILE
     tiers = "\n".join(f"- accuracy at least {threshold:.2f}: {share:.0%} of the points"
                       for threshold, share in C.ACCURACY_TIERS)
@@ -93,12 +164,82 @@ def render_readme():
         "flip_images": f"{C.FLIP_CHECK_IMAGES:,}",
         "flip_gap": f"{C.FLIP_GAP_MAX:.2f}",
         "seed": C.RUN_MODEL_SEED,
-        "time_limit_min": f"{C.RUN_MODEL_TIMEOUT_S / 60:g}",
+        "epoch_time": EPOCH_TIME,
+        "run_model_limit": run_model_limit_text(),
+        "install": install_text(cpu_torch),
     }
     try:
         return string.Template(README_TEMPLATE.read_text()).substitute(facts)
     except (KeyError, ValueError) as exc:
         raise BundleError(f"{README_TEMPLATE}: bad or unknown placeholder {exc}") from exc
+
+
+# One epoch of the reference's run_model() (40,000 images, batches of 128), on the 2-core dev
+# machine without a GPU: 18.0 s idle (`python -m grader bench reference --seeds 5`, median, the
+# main README's figure); 1,003 s in one run of the same command while six other heavy jobs shared
+# the machine (load average 15-40), and 2 min 29 s in the notebook on that busy machine (issue 14).
+EPOCH_TIME = ("about 20 s when that machine was otherwise idle, and from 2.5 to 17 minutes while "
+              "it was shared with several other heavy jobs")
+
+
+def run_model_limit_text():
+    """run_model's time limit as the README states it, in the results page's words (test 7.1
+    prints "limit on this machine: N s"). The one phrase to change with the limit's rule
+    (grader/context.py: run_model_limit)."""
+    return (f"{C.RUN_MODEL_TIMEOUT_S:g} s on a 2-core machine like the one above, scaled to the "
+            f"grading machine's speed and kept between {C.RUN_MODEL_TIMEOUT_FLOOR_S:g} s and "
+            f"{C.RUN_MODEL_TIMEOUT_CAP_S:g} s. Test 7.1 on the results page prints the limit it "
+            "applied as \"limit on this machine: N s\", and a run that takes longer fails with "
+            "\"run_model() did not finish within its time limit of N s on this machine\"")
+
+
+# Download sizes, measured for Linux x86-64 and Python 3.11 (`pip install --dry-run --report`
+# over requirements.txt, then the size of every wheel it chose). PyTorch's CPU index is not
+# reachable from the machine that measured them, so the CPU build's size is approximate: its
+# torch 2.13.0+cpu wheel for the same platform is 192 MB (a copy kept on that machine).
+# Where the CPU way was tried: the machine that built this has no route to PyTorch's index.
+CPU_TRIED = ("The machine that built this folder cannot reach PyTorch's index: there, these steps "
+             "were tried with an earlier CPU build, torch 2.13.0+cpu, which the second step kept, "
+             "with no CUDA package. The sizes are for Linux and Python 3.11.")
+DEFAULT_DOWNLOAD = "3.1 GB to download (82 packages, 2.5 GB of them NVIDIA's CUDA libraries), about 5.5 GB once installed"
+CPU_DOWNLOAD = "about 0.26 GB to download (torch about 0.19 GB, everything else 0.07 GB)"
+
+
+def install_text(cpu_torch):
+    """The README's set-up section: the bundle's default install, then the other way."""
+    versions = pinned(CPU_PACKAGES)
+    cpu_pins = " ".join(f"{name}=={version}+cpu" for name, version in versions.items())
+    steps = "    .venv/bin/python -m pip install -r requirements.txt"
+    if cpu_torch:
+        default = ("This folder's `requirements.txt` installs the CPU-only build of torch and "
+                   f"torchvision ({', '.join(f'{n} {v}+cpu' for n, v in versions.items())}) from "
+                   f"PyTorch's own index, {CPU_DOWNLOAD}:")
+        other = ("A GPU is not needed. Should you want torch's CUDA build anyway (Linux: "
+                 f"{DEFAULT_DOWNLOAD}), delete the `--extra-index-url` line and every `+cpu` line "
+                 "of requirements.txt, and drop the `; sys_platform == \"darwin\"` markers "
+                 "from the lines that remain, before installing.")
+    else:
+        default = ("**The default way** installs requirements.txt from PyPI. On Linux this pulls "
+                   f"torch's CUDA build: {DEFAULT_DOWNLOAD}. (On Windows and macOS, PyPI's torch "
+                   "has no CUDA and is far smaller.)")
+        other = ("**The CPU-only way** (Linux and Windows; the better choice on Linux): first "
+                 "torch and torchvision from PyTorch's CPU-only index, then the rest, "
+                 f"{CPU_DOWNLOAD}:\n\n"
+                 f"    .venv/bin/python -m pip install {cpu_pins} --index-url {CPU_INDEX}\n"
+                 f"{steps}\n\n"
+                 "The second command keeps the CPU build, since `torch==X` in requirements.txt "
+                 "accepts `X+cpu`. (" + CPU_TRIED + ")")
+    return "\n".join([default, "", steps, "", other])
+
+
+def pinned(names):
+    """name -> version pinned as name==version in requirements.txt (lower-cased names)."""
+    text = require(C.ROOT / "requirements.txt", "part of the repository").read_text()
+    found = {m.group(1).lower(): m.group(2) for m in re.finditer(r"(?m)^\s*([A-Za-z0-9_.-]+)==([^\s;#]+)", text)}
+    missing = [n for n in names if n not in found]
+    if missing:
+        raise BundleError(f"requirements.txt pins no {', '.join(missing)} as NAME==VERSION")
+    return {n: found[n] for n in names}
 
 
 def bundle_files():
@@ -112,25 +253,24 @@ def bundle_files():
     }
     for name in (*C.TRAIN_FILES, C.TEST_FILE, C.META_FILE):
         files[f"{C.DATA_DIR.name}/{name}"] = require(C.DATA_DIR / name, data_hint)
-    tests = sorted(C.VISIBLE_TESTS.glob("*.py"))
-    if not any(p.name.startswith("test_") for p in tests):
-        raise BundleError(f"no test_*.py in {C.VISIBLE_TESTS}")
-    for p in tests:
-        files[f"{C.VISIBLE_TESTS.name}/{p.name}"] = p
     return files
 
 
-def build_tree(out):
+def build_tree(out, cpu_torch=False):
     out = Path(out)
     files = bundle_files()  # first: a missing input is named before anything is generated
     generated = {
         "submitted.py": make_stubs(C.REFERENCE_SOLUTION.read_text(), str(C.REFERENCE_SOLUTION)),
-        "README.md": render_readme(),
+        "README.md": render_readme(cpu_torch),
     }
+    generated.update({f"{C.VISIBLE_TESTS.name}/{name}": text for name, text in visible_test_files().items()})
+    if cpu_torch:
+        generated["requirements.txt"] = cpu_requirements(files.pop("requirements.txt").read_text())
     for dest, src in files.items():
         (out / dest).parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(src, out / dest)
     for dest, text in generated.items():
+        (out / dest).parent.mkdir(parents=True, exist_ok=True)
         (out / dest).write_text(text)
 
 
@@ -144,7 +284,7 @@ def write_zip(tree, zip_path, prefix):
                 shutil.copyfileobj(src, dst, 1 << 20)
 
 
-def build(bundle=C.STUDENT_BUNDLE, zip_path=None):
+def build(bundle=C.STUDENT_BUNDLE, zip_path=None, cpu_torch=False):
     """Build the bundle folder and its zip; on any error, leave the previous ones untouched."""
     bundle = Path(bundle)
     zip_path = Path(zip_path) if zip_path else bundle.with_suffix(".zip")
@@ -153,7 +293,7 @@ def build(bundle=C.STUDENT_BUNDLE, zip_path=None):
     try:
         tree = work / bundle.name
         tree.mkdir()
-        build_tree(tree)
+        build_tree(tree, cpu_torch)
         write_zip(tree, zip_path, bundle.name)  # the last step that can fail for want of input
         old = work / "old"
         if bundle.exists():
@@ -167,9 +307,12 @@ def build(bundle=C.STUDENT_BUNDLE, zip_path=None):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=C.STUDENT_BUNDLE, help="bundle folder (zip: same name + .zip)")
+    parser.add_argument("--cpu-torch", action="store_true",
+                        help="the bundle's requirements.txt installs torch and torchvision from "
+                             "PyTorch's CPU-only index (same versions, +cpu)")
     args = parser.parse_args(argv)
     try:
-        bundle, zip_path = build(args.out)
+        bundle, zip_path = build(args.out, cpu_torch=args.cpu_torch)
     except BundleError as exc:
         print(f"build_bundle: {exc}", file=sys.stderr)
         return 2
