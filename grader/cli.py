@@ -21,7 +21,7 @@ from pathlib import Path
 import mpconfig as C
 
 # Subcommands owned by other modules, registered when present: each has add_parser(subparsers).
-OPTIONAL_COMMANDS = ("grader.validate", "grader.regrade")
+OPTIONAL_COMMANDS = ("grader.validate", "grader.regrade", "grader.regrade_bench")
 
 
 @contextmanager
