@@ -228,6 +228,16 @@ def test_header_widens_when_first_row_has_no_tests(tmp_path):
     assert rows[0]["error"] == "RuntimeError: boom"
 
 
+def test_a_worker_without_root_is_named_once(caplog):
+    warned = set()
+    for outcome in ({"host": "node1", "euid": 0}, {"host": "node2", "euid": 1000},
+                    {"host": "node2", "euid": 1000}):
+        R.warn_if_not_root(outcome, warned)
+    assert len(caplog.records) == 1
+    message = caplog.records[0].getMessage()
+    assert "node2" in message and "not root" in message and "cgroups" in message
+
+
 def test_bad_input_is_named(tmp_path):
     with pytest.raises(R.RegradeError, match="does not exist"):
         R.regrade(tmp_path / "nope", tmp_path / "g.csv", progress=False)

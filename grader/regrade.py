@@ -415,15 +415,14 @@ def _grade_all(client, pending, sink, total, threads, command, progress):
           + (f"; dashboard {client.dashboard_link}" if _has_dashboard(client) else ""),
           file=sys.stderr, flush=True)
     run = uuid.uuid4().hex[:8]
-    futures = {}
-    for name, folder, student in pending:
-        fut = client.submit(grade_task, pack(submission_root(folder)), threads, command,
-                            key=f"grade-{name}-{run}", pure=False)
-        futures[fut] = (name, student)
-    warned = set()
+    futures, warned = {}, set()
     bar = tqdm(total=total, initial=total - len(pending), unit="submission",
                disable=not progress, file=sys.stderr, dynamic_ncols=True)
     try:
+        for name, folder, student in pending:
+            fut = client.submit(grade_task, pack(submission_root(folder)), threads, command,
+                                key=f"grade-{name}-{run}", pure=False)
+            futures[fut] = (name, student)
         for fut in as_completed(futures):
             name, student = futures.pop(fut)
             try:
@@ -431,10 +430,7 @@ def _grade_all(client, pending, sink, total, threads, command, progress):
             except Exception as exc:  # the task itself failed (KilledWorker...): still a row
                 outcome = exc
             else:
-                host, euid = outcome.get("host"), outcome.get("euid")
-                if euid not in (0, None) and host not in warned:
-                    warned.add(host)
-                    log.warning(NOT_ROOT_WARNING.format(host=host, user=_user_name(euid)))
+                warn_if_not_root(outcome, warned)
                 if isinstance(outcome.get("results"), dict):
                     save_results(sink.path, name, outcome["results"])
             row = row_from_outcome(name, student, outcome)
@@ -447,6 +443,14 @@ def _grade_all(client, pending, sink, total, threads, command, progress):
         if futures:
             client.cancel(list(futures), force=True)
         bar.close()
+
+
+def warn_if_not_root(outcome, warned):
+    """Log once per host whose grades ran without root (a weaker sandbox)."""
+    host, euid = outcome.get("host"), outcome.get("euid")
+    if euid not in (0, None) and host not in warned:
+        warned.add(host)
+        log.warning(NOT_ROOT_WARNING.format(host=host, user=_user_name(euid)))
 
 
 def _has_dashboard(client):

@@ -128,8 +128,8 @@ def grade_task(shipped, threads, command=None):
 def _run(cmd, log, threads):
     """(exit code, "" or why the grade was stopped)."""
     env = dict(os.environ, PYTHONUNBUFFERED="1", **{v: str(threads) for v in THREAD_VARS})
-    launcher = [sys.executable, "-m", "grader.regrade_task", "launch",
-                "--parent", str(os.getpid()), "--", *cmd]
+    launcher = [sys.executable, "-m", "grader.regrade_task", "launch", "--parent", str(os.getpid()),
+                "--cleanup", str(Path(log).parent), "--", *cmd]
     still_wanted = _still_wanted()
     with open(log, "wb") as f:
         # Its own session: a Ctrl-C at the client's terminal is the client's to handle, and the
@@ -254,17 +254,24 @@ def _reap_all():
             return
 
 
-def launch(parent, cmd):
-    """Run cmd (the grading half) under this process; returns its exit code."""
+def launch(parent, cmd, cleanup=None):
+    """Run cmd (the grading half) under this process; returns its exit code. Stopped by a
+    signal (its worker died, or the task was cancelled), it kills its tree and removes the
+    task's folder `cleanup`, which a dead worker would leave behind."""
     _prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
     if os.getppid() != parent:          # the worker died before the line above
         return 1
     _prctl(PR_SET_CHILD_SUBREAPER, 1)
+    import psutil  # noqa: F401  imported now: a handler must not be the one importing it
 
     def bail(signum, _frame):
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            signal.signal(sig, signal.SIG_IGN)   # a second signal must not cut this one short
         killed = _kill_tree()
         print(f"regrade launcher: {signal.Signals(signum).name}; killed {len(killed)} process(es)",
               file=sys.stderr, flush=True)
+        if cleanup:
+            shutil.rmtree(cleanup, ignore_errors=True)
         os._exit(128 + signum)
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         signal.signal(sig, bail)
@@ -295,6 +302,7 @@ def main(argv=None):
     sub = ap.add_subparsers(dest="what", required=True)
     la = sub.add_parser("launch")
     la.add_argument("--parent", type=int, required=True)
+    la.add_argument("--cleanup", type=Path, default=None)
     la.add_argument("cmd", nargs=argparse.REMAINDER)
     gr = sub.add_parser("grade")
     gr.add_argument("--threads", type=int, required=True)
@@ -305,7 +313,7 @@ def main(argv=None):
         cmd = args.cmd[1:] if args.cmd[:1] == ["--"] else args.cmd
         if not cmd:
             ap.error("launch needs a command after --")
-        return launch(args.parent, cmd)
+        return launch(args.parent, cmd, args.cleanup)
     return grade_half(args.threads, args.submission, args.results)
 
 
