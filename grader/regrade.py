@@ -425,6 +425,9 @@ def _grade_all(client, pending, sink, total, threads, command, progress):
             futures[fut] = (name, student)
         for fut in as_completed(futures):
             name, student = futures.pop(fut)
+            if fut.cancelled():  # not the submission's doing: no row, so a rerun grades it
+                raise RegradeError(f"the cluster dropped the grade of {name} (scheduler lost?); "
+                                   "run the same command again to grade the rest")
             try:
                 outcome = fut.result()
             except Exception as exc:  # the task itself failed (KilledWorker...): still a row
