@@ -90,6 +90,12 @@ def _leader(results, name):
     return None
 
 
+def _without_number(name, num):
+    """The test's name without a leading copy of its number (the grader's names repeat it)."""
+    name = str(name)
+    return name[len(num):].lstrip(" .:)") if num and name.startswith(num + " ") else name
+
+
 def _md(text, limit=160):
     """One table-safe line of Markdown."""
     text = re.sub(r"\s+", " ", str(text)).strip()
@@ -137,7 +143,7 @@ def tests_section(results_by_name):
         for t in results.get("tests") or []:
             num = str(t.get("number", ""))
             mx, sc = _float(t.get("max_score")) or 0.0, _float(t.get("score")) or 0.0
-            meta.setdefault(num, (t.get("name", ""), mx))
+            meta.setdefault(num, (_without_number(t.get("name", ""), num), mx))
             scores[num].append(sc)
             if sc < mx - EPS:
                 lost[num] += 1
