@@ -4,6 +4,7 @@ same numbers as `grader grade` on a few catalogue entries, graded for real (slow
 import csv
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -381,9 +382,20 @@ def catalogue_source(entry):
     return (Path(C.ROOT) / "grader" / "catalogue" / entry / "submitted.py").read_text()
 
 
-def scores(results):
+# The grader's fixed per-part time limits (issue 13) fire on a heavily loaded machine: a test
+# that hit one in only one of the two grades measures the load, not regrade.
+TIME_LIMIT = re.compile(r"stopped after \d+ s|timed out after", re.I)
+
+
+def load_flukes(a, b):
+    """Test numbers whose output shows a time limit in exactly one of the two results."""
+    hit = lambda r: {t["number"] for t in r["tests"] if TIME_LIMIT.search(t["output"])}  # noqa: E731
+    return hit(a) ^ hit(b)
+
+
+def scores(results, skip=()):
     """Every test's score and the leaderboard's accuracy (its seconds are a timing, not a score)."""
-    return ({t["number"]: t["score"] for t in results["tests"]},
+    return ({t["number"]: t["score"] for t in results["tests"] if t["number"] not in skip},
             {e["name"]: e["value"] for e in results.get("leaderboard", []) if e["name"] != "seconds"})
 
 
@@ -403,7 +415,10 @@ def same_numbers(tmp_path, entries):
                               cwd=C.ROOT, capture_output=True, text=True, timeout=1800)
         assert direct.is_file(), done.stderr[-2000:]
         via_regrade = json.loads((R.results_dir(out) / f"{name}.json").read_text())
-        assert scores(via_regrade) == scores(json.loads(direct.read_text())), name
+        via_grade = json.loads(direct.read_text())
+        flukes = load_flukes(via_regrade, via_grade)
+        assert len(flukes) <= 3, f"{name}: time limits hit in one grade only: {sorted(flukes)}"
+        assert scores(via_regrade, flukes) == scores(via_grade, flukes), name
         tests, board = scores(via_regrade)
         for number, score in tests.items():                         # and the CSV says the same
             column = next(k for k in rows[name] if k.startswith(f"{R.TEST_PREFIX}{number} "))
