@@ -19,7 +19,7 @@ import mpconfig as C
 from grader.submission import reference_submission
 
 # Subcommands owned by other modules, registered when present: each has add_parser(subparsers).
-OPTIONAL_COMMANDS = ("grader.validate", "grader.regrade", "grader.rehearse")
+OPTIONAL_COMMANDS = ("grader.validate", "grader.regrade", "grader.regrade_bench", "grader.rehearse")
 
 
 def cmd_grade(args):

@@ -1,34 +1,62 @@
-"""Regrade a Gradescope export: one CSV row per submission, a histogram of totals, resumable.
+"""Regrade a Gradescope export on Dask: one CSV row per submission, a histogram, a report; resumable.
 
-    python -m grader regrade EXPORT_DIR --out grades.csv [--jobs N]
+    python -m grader regrade EXPORT_DIR --out grades.csv [--workers N] [--threads-per-grade T]
+    python -m grader regrade EXPORT_DIR --out grades.csv --scheduler tcp://HOST:8786
 
 EXPORT_DIR holds one folder per submission, as Gradescope's "Export Submissions" lays it out;
 a ``submission_metadata.yml`` (at the top, keyed by folder name, or inside a folder) gives
-the student's name, email and submission id. Each submission is graded in its own process
-(see ``validate.IsolatedGrader``), so a crash, hang or leftover process of one submission
-cannot stop the batch: its row says what went wrong.
+the student's name, email and submission id.
 
-Resuming: rows already in the CSV are kept and not regraded. Each row is appended with a
-single write and fsync, so an interrupted run loses at most the submissions in flight.
+Each grade is a Dask task (grader/regrade_task.py): on a worker, the whole grader runs in a
+process of its own, with its own sandbox, on its share of the worker's cores. By default a
+local cluster sized to this machine: one grade per worker, cores // --threads-per-grade
+workers (capped by memory and, as root, by the sandbox's probe slots); --scheduler uses a
+running cluster instead. A broken or hostile submission, a grade that fails or a task that
+kills its worker becomes a row with status "error": it never stops the batch.
+
+Resuming: this process is the only writer. Each row is appended (one write, fsync) as its
+grade arrives, after the grade's results.json is saved atomically in GRADES_results/; rows
+already in the CSV are not regraded, a row cut short is dropped, and a submission appears
+once. A worker killed mid-batch loses nothing (Dask runs its task again elsewhere); after
+Ctrl-C the same command finishes the rest. At the end: GRADES_histogram.png and the
+instructor report GRADES_report.md (grader/regrade_report.py).
 """
+import argparse
 import csv
 import io
+import json
+import logging
 import math
 import os
 import re
 import sys
-import tempfile
-import time
-from concurrent.futures import ThreadPoolExecutor, as_completed
+import uuid
+from contextlib import contextmanager
 from pathlib import Path
 
 import yaml
+
+import mpconfig as C
+from grader.atomic_write import write_text
+from grader import regrade_report
+from grader.regrade_task import grade_task, pack
+
+log = logging.getLogger(__name__)
 
 KEY = "submission"                  # the folder name: what resuming matches on
 META_COLUMNS = (KEY, "submission_id", "name", "email", "status", "total", "max_total",
                 "accuracy", "seconds", "error")
 METADATA_FILE = "submission_metadata.yml"
 TEST_PREFIX = "test "               # test columns: "test <number> <name>"
+# A grade's peak memory, grader and largest probe together (README: 1,855 MB measured; the
+# goal 2.5 GB): a local cluster runs no more grades at once than the memory holds.
+GRADE_MEMORY_MB = 2560
+NOT_ROOT_WARNING = (
+    "regrade: the grades on {host} run as {user}, not root, so their sandbox is weaker: probes "
+    "run as that user (no probe users of their own), without memory and pids cgroups (memory is "
+    "capped by address space only) and leftovers are found by an environment token, not a uid; "
+    "a submission could read the grader's files and the hidden data. Run the workers as root "
+    "(in a container) for the isolation Gradescope gets.")
 
 
 class RegradeError(Exception):
@@ -136,23 +164,6 @@ def _num(x):
     return "" if math.isnan(x) else (str(int(x)) if x.is_integer() else f"{x:.4g}")
 
 
-def grade_one(name, folder, student, grade_fn):
-    """Never raises: a broken submission, or a grader failure on it, becomes an error row."""
-    start = time.monotonic()
-    row = {**dict.fromkeys(META_COLUMNS, ""), KEY: name, **student}
-    with tempfile.TemporaryDirectory(prefix="mp09-regrade-") as tmp:
-        try:
-            results = grade_fn(submission_root(folder), Path(tmp) / "results.json")
-            if not isinstance(results, dict) or "tests" not in results:
-                raise RuntimeError(f"the grader returned no results ({type(results).__name__})")
-            row.update(row_from_results(results))
-        except Exception as exc:  # one submission must never stop the batch
-            msg = str(exc) or type(exc).__name__
-            row.update(status="error", error=f"{type(exc).__name__}: {msg}")
-    row["seconds"] = f"{time.monotonic() - start:.1f}"
-    return row
-
-
 # --- the CSV ----------------------------------------------------------------------------------
 
 def _one_line(value):
@@ -180,27 +191,22 @@ def read_csv(path):
     text = path.read_text(encoding="utf-8")
     if text and not text.endswith("\n"):
         text = text[:text.rfind("\n") + 1]
-        _write_atomic(path, text)
+        write_text(path, text)
     reader = csv.DictReader(io.StringIO(text))
     header = reader.fieldnames
     if header is None:
         return None, []
     if KEY not in header:
         raise RegradeError(f"{path} is not a regrade CSV (no '{KEY}' column); choose another --out")
-    return list(header), list(reader)
-
-
-def _write_atomic(path, text):
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    read = list(reader)
+    rows, seen = [], set()
+    for row in read:
+        if row[KEY] not in seen:       # one row per submission: the first one counts
+            seen.add(row[KEY])
+            rows.append(row)
+    if len(rows) < len(read):
+        write_text(path, _header_line(header) + _format(header, rows))
+    return list(header), rows
 
 
 def _append(path, text):
@@ -218,19 +224,25 @@ class CsvSink:
     def __init__(self, path):
         self.path = Path(path)
         self.header, self.rows = read_csv(self.path)
+        self._done = {r[KEY] for r in self.rows}
 
     def done(self):
-        return {r[KEY] for r in self.rows}
+        return set(self._done)
 
     def add(self, row):
+        """Append row; False (and nothing written) when its submission already has one."""
+        if row[KEY] in self._done:
+            return False
+        self._done.add(row[KEY])
         tests = [k for k in row if k.startswith(TEST_PREFIX)]
         new = [k for k in tests if self.header is None or k not in self.header]
         self.rows.append(row)
         if self.header is None or new:
             self.header = list(self.header or META_COLUMNS) + new
-            _write_atomic(self.path, _header_line(self.header) + _format(self.header, self.rows))
+            write_text(self.path, _header_line(self.header) + _format(self.header, self.rows))
         else:
             _append(self.path, _format(self.header, [row]))
+        return True
 
 
 # --- the histogram -------------------------------------------------------------------------------
@@ -241,10 +253,7 @@ def histogram_path(csv_path):
 
 
 def write_histogram(rows, png):
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = regrade_report._pyplot()
     totals = [float(r["total"]) for r in rows if r.get("status") == "graded" and r.get("total")]
     maxes = [float(r["max_total"]) for r in rows if r.get("max_total")]
     errors = sum(r.get("status") != "graded" for r in rows)
@@ -255,76 +264,237 @@ def write_histogram(rows, png):
     ax.set_ylabel("submissions")
     ax.set_title(f"{len(totals)} graded" + (f", {errors} not graded (see CSV)" if errors else ""))
     fig.tight_layout()
-    png = Path(png)
-    fd, tmp = tempfile.mkstemp(dir=png.parent, prefix=f".{png.name}.", suffix=".png")
-    os.close(fd)
+    return regrade_report.save_figure(fig, png)
+
+
+# --- one task's outcome -> one row -----------------------------------------------------------------
+
+def row_from_outcome(name, student, outcome):
+    """The CSV row of one grade: `outcome` is grade_task's dict, or the exception its task
+    ended with (e.g. distributed's KilledWorker). Never raises."""
+    row = {**dict.fromkeys(META_COLUMNS, ""), KEY: name, **student}
+    if isinstance(outcome, BaseException):
+        msg = str(outcome) or type(outcome).__name__
+        row.update(status="error", error=f"{type(outcome).__name__}: {msg}")
+        return row
+    from grader.results import is_grader_error
+    results = outcome.get("results")
+    if isinstance(results, dict) and results.get("tests"):
+        row.update(row_from_results(results))
+        if is_grader_error(results):
+            row["error"] = "grader error in some test(s): see their output in the results"
+    elif isinstance(results, dict) and is_grader_error(results):
+        detail = str((results.get("extra_data") or {}).get("grader_error", "")).strip()
+        row.update(status="error", error="grader error: " + (detail.splitlines() or ["?"])[-1])
+    else:
+        why = outcome.get("error") or "the grader wrote no results"
+        last = [ln for ln in str(outcome.get("log", "")).splitlines() if ln.strip()][-3:]
+        row.update(status="error", error=why + (" (log: " + " / ".join(last) + ")" if last else ""))
+    row["seconds"] = f"{float(outcome.get('seconds') or 0):.1f}"
+    return row
+
+
+def results_dir(csv_path):
+    csv_path = Path(csv_path)
+    return csv_path.with_name(csv_path.stem + "_results")
+
+
+def save_results(csv_path, name, results):
+    folder = results_dir(csv_path)
+    folder.mkdir(exist_ok=True)
+    write_text(folder / f"{name}.json", json.dumps(results, indent=1) + "\n")
+
+
+# --- the cluster ---------------------------------------------------------------------------------------
+
+def _cores():
     try:
-        fig.savefig(tmp, format="png")
-        os.replace(tmp, png)
-    finally:
-        plt.close(fig)
-        Path(tmp).unlink(missing_ok=True)
-    return png
+        return len(os.sched_getaffinity(0))
+    except AttributeError:
+        return os.cpu_count() or 1
 
 
-# --- the batch -------------------------------------------------------------------------------------
+def local_workers(threads_per_grade):
+    """Grades at once on this machine: its cores shared out, no more than its memory holds
+    and, as root, no more than the sandbox's probe slots (each probe holds one)."""
+    import psutil
+    caps = {"cores": max(1, _cores() // threads_per_grade),
+            "memory": max(1, psutil.virtual_memory().total // (GRADE_MEMORY_MB << 20))}
+    if os.geteuid() == 0:
+        caps["probe slots (mpconfig.PROBE_SLOTS)"] = C.PROBE_SLOTS
+    n = min(caps.values())
+    limited = [k for k, v in caps.items() if v == n and k != "cores"]
+    if limited and n < caps["cores"]:
+        log.warning("regrade: %d workers, limited by %s", n, " and ".join(limited))
+    return n
 
-def regrade(export_dir, out_csv, *, jobs=1, grade_fn=None, progress=True):
-    """Grade every submission not yet in out_csv; returns all rows (old and new)."""
-    if jobs < 1:
-        raise RegradeError(f"--jobs must be at least 1, got {jobs}")
+
+@contextmanager
+def dask_client(scheduler=None, workers=None, threads_per_grade=1):
+    """A distributed.Client: on the cluster at `scheduler`, or on a new LocalCluster of
+    `workers` single-thread worker processes (one grade each), closed afterwards."""
+    from distributed import Client, LocalCluster
+    if scheduler:
+        try:
+            client = Client(scheduler)
+        except (OSError, TimeoutError) as exc:
+            raise RegradeError(f"cannot reach the Dask scheduler at {scheduler}: {exc}") from exc
+        try:
+            yield client
+        finally:
+            client.close()
+        return
+    n = workers or local_workers(threads_per_grade)
+    # The scheduler's and nannies' INFO lines would bury the progress bar; a worker that dies
+    # is still reported (WARNING).
+    logging.getLogger("distributed").setLevel(logging.WARNING)
+    # One thread per worker process: one grade per worker slot, each grade (and its probes)
+    # on threads_per_grade threads of its own.
+    with LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
+                      dashboard_address=":0") as cluster, Client(cluster) as client:
+        yield client
+
+
+# --- the batch -----------------------------------------------------------------------------------------
+
+def regrade(export_dir, out_csv, *, scheduler=None, workers=None, threads_per_grade=1,
+            client=None, grade_command=None, progress=True, report=True):
+    """Grade every submission not yet in out_csv; returns all rows (old and new).
+
+    `client`: an existing distributed.Client to use (else --scheduler's, else a local cluster).
+    `grade_command`: replaces the grade's command line ("{submission}" and "{results}" are
+    filled in) to test the machinery with a cheap stand-in; None is the real grader."""
+    if workers is not None and workers < 1:
+        raise RegradeError(f"--workers must be at least 1, got {workers}")
+    if threads_per_grade < 1:
+        raise RegradeError(f"--threads-per-grade must be at least 1, got {threads_per_grade}")
     out_csv = Path(out_csv)
     if not out_csv.parent.is_dir():
         raise RegradeError(f"the folder of --out {out_csv} does not exist")
     subs = find_submissions(export_dir)
     sink = CsvSink(out_csv)
-    pending = [s for s in subs if s[0] not in sink.done()]
-    isolated = None
-    if grade_fn is None:
-        # Each submission in a worker process under the production time limits; leftovers killed.
-        from grader.workers import IsolatedGrader
-        grade_fn = isolated = IsolatedGrader(out_csv.with_suffix(".log"), jobs)
+    done = sink.done()
+    pending = [s for s in subs if s[0] not in done]
+    if pending:
+        if client is not None:
+            _grade_all(client, pending, sink, len(subs), threads_per_grade, grade_command, progress)
+        else:
+            with dask_client(scheduler, workers, threads_per_grade) as own:
+                _grade_all(own, pending, sink, len(subs), threads_per_grade, grade_command, progress)
+    write_histogram(sink.rows, histogram_path(out_csv))
+    if report:
+        regrade_report.write_report(report_path(out_csv), sink.rows, results_dir(out_csv),
+                                    histogram_path(out_csv), key=KEY, test_prefix=TEST_PREFIX)
+    return sink.rows
 
+
+def report_path(csv_path):
+    csv_path = Path(csv_path)
+    return csv_path.with_name(csv_path.stem + "_report.md")
+
+
+def _grade_all(client, pending, sink, total, threads, command, progress):
+    from distributed import as_completed
     from tqdm import tqdm
-    bar = tqdm(total=len(subs), initial=len(subs) - len(pending), unit="submission",
+    info = client.scheduler_info(n_workers=-1)
+    print(f"regrade: {len(pending)} of {total} submissions to grade on {len(info.get('workers', {}))} "
+          f"Dask worker(s), {threads} thread(s) per grade"
+          + (f"; dashboard {client.dashboard_link}" if _has_dashboard(client) else ""),
+          file=sys.stderr, flush=True)
+    run = uuid.uuid4().hex[:8]
+    futures, warned = {}, set()
+    bar = tqdm(total=total, initial=total - len(pending), unit="submission",
                disable=not progress, file=sys.stderr, dynamic_ncols=True)
-    pool = ThreadPoolExecutor(max_workers=jobs)
     try:
-        futures = [pool.submit(grade_one, *s, grade_fn) for s in pending]
+        for name, folder, student in pending:
+            fut = client.submit(grade_task, pack(submission_root(folder)), threads, command,
+                                key=f"grade-{name}-{run}", pure=False)
+            futures[fut] = (name, student)
         for fut in as_completed(futures):
-            row = fut.result()
+            name, student = futures.pop(fut)
+            if fut.cancelled():  # not the submission's doing: no row, so a rerun grades it
+                raise RegradeError(f"the cluster dropped the grade of {name} (scheduler lost?); "
+                                   "run the same command again to grade the rest")
+            try:
+                outcome = fut.result()
+            except Exception as exc:  # the task itself failed (KilledWorker...): still a row
+                outcome = exc
+            else:
+                warn_if_not_root(outcome, warned)
+                if isinstance(outcome.get("results"), dict):
+                    save_results(sink.path, name, outcome["results"])
+            row = row_from_outcome(name, student, outcome)
             sink.add(row)
-            bar.set_postfix_str(f"{row[KEY]}: {row.get('total') or row['status']}", refresh=False)
+            fut.release()
+            bar.set_postfix_str(f"{name}: {row.get('total') or row['status']}", refresh=False)
             bar.update(1)
     finally:
-        # On Ctrl-C: drop what has not started; rows already appended stay in the CSV.
-        pool.shutdown(wait=True, cancel_futures=True)
+        # Ctrl-C or an error: cancel what is left; tasks already running kill their grades.
+        if futures:
+            client.cancel(list(futures), force=True)
         bar.close()
-        if isolated is not None:
-            isolated.close()
-    write_histogram(sink.rows, histogram_path(out_csv))
-    return sink.rows
+
+
+def warn_if_not_root(outcome, warned):
+    """Log once per host whose grades ran without root (a weaker sandbox)."""
+    host, euid = outcome.get("host"), outcome.get("euid")
+    if euid not in (0, None) and host not in warned:
+        warned.add(host)
+        log.warning(NOT_ROOT_WARNING.format(host=host, user=_user_name(euid)))
+
+
+def _has_dashboard(client):
+    try:
+        return bool(client.dashboard_link) and "dashboard" in client.scheduler_info().get("services", {})
+    except Exception:
+        return False
+
+
+def _user_name(uid):
+    import pwd
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return f"uid {uid}"
 
 
 # --- command line ------------------------------------------------------------------------------------
 
 def add_parser(subparsers):
-    p = subparsers.add_parser("regrade", help="regrade a Gradescope export into a CSV (resumable)",
+    p = subparsers.add_parser("regrade", help="regrade a Gradescope export on Dask into a CSV "
+                                              "and a report (resumable)",
                               description=__doc__.split("\n\n")[0])
     p.add_argument("export_dir", type=Path, help="folder with one sub-folder per submission")
     p.add_argument("--out", type=Path, default=Path("grades.csv"), help="CSV to write/resume")
-    p.add_argument("--jobs", type=int, default=1, help="submissions graded at once (default 1)")
+    p.add_argument("--scheduler", metavar="ADDRESS",
+                   help="a running Dask scheduler (tcp://host:8786); default: a local cluster")
+    p.add_argument("--workers", type=int, default=None,
+                   help="local cluster: grades at once (default: cores // threads per grade, "
+                        "capped by memory and probe slots)")
+    p.add_argument("--threads-per-grade", type=int, default=1,
+                   help="threads of each grade and its probes (default 1)")
+    p.add_argument("--no-report", dest="report", action="store_false",
+                   help="skip the instructor report")
+    # For the tests: a cheap stand-in for the grader (JSON list; "{submission}", "{results}").
+    p.add_argument("--grade-command", type=json.loads, default=None, help=argparse.SUPPRESS)
     p.set_defaults(func=main)
     return p
 
 
 def main(args):
     try:
-        rows = regrade(args.export_dir, args.out, jobs=args.jobs)
+        rows = regrade(args.export_dir, args.out, scheduler=args.scheduler, workers=args.workers,
+                       threads_per_grade=args.threads_per_grade, grade_command=args.grade_command,
+                       report=args.report)
     except RegradeError as exc:
         print(f"regrade: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print(f"\nregrade: interrupted; the rows so far are in {args.out}: run the same command "
+              "again to grade the rest", file=sys.stderr)
+        return 130
     errors = [r for r in rows if r.get("status") != "graded"]
     print(f"regrade: {len(rows)} rows in {args.out}, histogram {histogram_path(args.out)}"
+          + (f", report {report_path(args.out)}" if args.report else "")
           + (f"; {len(errors)} not graded (see their 'error' column)" if errors else ""))
     return 0
