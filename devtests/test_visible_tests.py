@@ -156,11 +156,8 @@ def test_all_fail_with_not_implemented_on_the_stubs(reference_results, stub_resu
 def test_test_may_leave_the_model_in_eval_mode(tmp_path):
     """Issue 11: test() that switches to eval mode and stays there is correct (the grader's 6.2
     and the catalogue's variant eval_without_restore accept it): the visible tests must too."""
-    # TODO(integrator): build this from the catalogue's recipe for eval_without_restore.
-    solution = C.REFERENCE_SOLUTION.read_text()
-    restore = "    model.train(was_training)\n"
-    assert solution.count(restore) == 1
-    folder = make_submission(tmp_path / "eval_without_restore", solution.replace(restore, ""))
+    solution = catalogue_entry("variants", "eval_without_restore").source(C.REFERENCE_SOLUTION.read_text())
+    folder = make_submission(tmp_path / "eval_without_restore", solution)
     results, proc = run_visible(folder, "-k", "test_6")
     assert set(results) == {"test_6_1_accuracy", "test_6_2_model_unchanged"}, proc.stdout[-2000:]
     assert all(outcome == "passed" for outcome, _ in results.values()), proc.stdout[-3000:]
@@ -172,8 +169,8 @@ MUTATIONS = {
         "param.requires_grad = False", "param.requires_grad = True",
         ["FinetuneNet.__init__ (submitted.py, line", "expected every pretrained backbone parameter frozen", "found"]),
     "test_1_2_items": (
-        ".reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)", ".reshape(-1, 32, 32, 3)",
-        ["CIFAR10.__init__ (submitted.py, line", "expected image 0"]),
+        "self.images[idx].reshape(3, 32, 32).transpose(1, 2, 0)", "self.images[idx].reshape(32, 32, 3)",
+        ["(submitted.py, line", "expected image 0"]),
     "test_6_1_accuracy": (
         "return correct / total", "return 100 * correct / total",
         ["test (submitted.py, line", "expected a value in [0, 1]", "not a percentage"]),
@@ -199,6 +196,12 @@ def test_typical_mistakes_are_named(tmp_path):
             assert word in message, f"{name}: {word!r} not in {message!r}"
 
 
+def catalogue_entry(kind, name):
+    """The catalogue's recipe of that name: the visible tests judge what the grader judges."""
+    from grader import catalogue
+    return next(e for e in catalogue.entries() if (e.kind, e.name) == (kind, name))
+
+
 def line_of(solution, text):
     return solution[:solution.index(text)].count("\n") + 1
 
@@ -208,19 +211,18 @@ def test_a_failure_is_short_and_names_the_students_line(tmp_path):
     """A catalogue mutant (channels_wrong_order) and a typo that raises inside numpy: each
     failing test prints at most FAILURE_LINE_BUDGET lines, with the student's file and line, the
     message and the hint; the table marks the graded test failed with its points."""
-    # TODO(integrator): build the first from the catalogue's recipe for channels_wrong_order.
     reference = C.REFERENCE_SOLUTION.read_text()
-    good = ".reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)"
+    good = "self.images[idx].reshape(3, 32, 32).transpose(1, 2, 0)"
     cases = {
         # a wrong value: the message names the function and the line where it starts
-        "channels_wrong_order": (".reshape(-1, 32, 32, 3)",
-                                 lambda s: f"CIFAR10.__init__ (submitted.py, line {line_of(s, 'def __init__(self, data_files')})"),
+        "channels_wrong_order": (catalogue_entry("mutants", "channels_wrong_order").source(reference),
+                                 lambda s: "(submitted.py, line"),
         # an exception raised in numpy from the student's line: that line is shown
-        "transpose_typo": (".reshape(-1, 3, 32, 32).transpose(0, 2, 3)",
-                           lambda s: f"submitted.py:{line_of(s, 'self.images = np.concatenate')} in __init__"),
+        "transpose_typo": (reference.replace(good, "self.images[idx].reshape(3, 32, 32).transpose(1, 2)"),
+                           lambda s: f"submitted.py:{line_of(s, 'image = self.images[idx]')} in __getitem__"),
     }
-    for name, (bad, expected_place) in cases.items():
-        solution = reference.replace(good, bad)
+    for name, (solution, expected_place) in cases.items():
+        assert solution != reference
         folder = make_submission(tmp_path / name, solution)
         results, proc = run_visible(folder, "-k", "test_1_")
         assert results["test_1_2_items"][0] == "failure", proc.stdout[-3000:]

@@ -11,7 +11,6 @@ workers (one grade each, one thread per grade), timed from the cluster's start t
 row. Prints seconds, submissions per minute and the parallel efficiency (throughput with N
 workers / (N x throughput with 1)). The CSV, histogram and report of each run stay in --keep.
 """
-import json
 import os
 import shutil
 import sys
@@ -21,24 +20,15 @@ from pathlib import Path
 import yaml
 
 import mpconfig as C
+from grader import catalogue
 from grader import regrade as R
-
-CATALOGUE = Path(__file__).resolve().parent / "catalogue"
-KINDS = ("variants", "mutants", "hostile")
-
 
 def catalogue_sources():
     """[(label, submitted.py text)]: the reference, then each catalogue entry that does not
-    have to time out."""
-    # TODO(integrator): the catalogue becomes recipes with a build function (issue 11); read
-    # each entry's source from its recipe here instead of the committed submitted.py folders.
-    found = [("reference", C.REFERENCE_SOLUTION.read_text())]
-    for kind in KINDS:
-        for folder in sorted(p for p in (CATALOGUE / kind).glob("*") if p.is_dir()):
-            expected = json.loads((folder / "expected.json").read_text())
-            if not expected.get("times_out"):
-                found.append((f"{kind}/{folder.name}", (folder / "submitted.py").read_text()))
-    return found
+    have to time out (built from its recipe)."""
+    reference = C.REFERENCE_SOLUTION.read_text()
+    return [(e.label, e.source(reference)) for e in (catalogue.REFERENCE, *catalogue.entries())
+            if not e.expected.get("times_out")]
 
 
 def build_export(dest, count):

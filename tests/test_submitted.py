@@ -48,7 +48,7 @@ def check(ok, function, expected, found, hint=""):
 
 def raw_images(batch):
     """The images of a pickled batch as HWC uint8 arrays, the format the dataset starts from."""
-    return batch[b"data"].reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
+    return np.array(batch[b"data"]).reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
 
 
 def checkpoint_tensors():

@@ -3,6 +3,6 @@ from grader.catalogue.shared import points
 
 EXPECTED = {"must_fail": ["1.2", "7.3"], "min_lost": points("1.2", "7.3")}
 EDITS = [
-    ("            labels.extend(batch[b'labels'])\n",
-     "            labels.extend(label - 1 for label in batch[b'labels'])\n"),
+    ("            self.labels += batch[b'labels']\n",
+     "            self.labels += [label - 1 for label in batch[b'labels']]\n"),
 ]

@@ -9,10 +9,8 @@ EXPECTED = {
     "times_out": True,
 }
 EDITS = [
-    ("        self.images = np.concatenate(images).reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)\n",
-     "        self.rows = np.concatenate(images)\n"),
-    ("        image = self.images[idx]\n",
-     "        row = self.rows[idx]\n"
+    ("        image = self.images[idx].reshape(3, 32, 32).transpose(1, 2, 0)\n",
+     "        row = self.images[idx]\n"
      "        # Plane c holds channel c, row by row: pixel (i, j, c) is at c*1024 + i*32 + j.\n"
      "        image = np.zeros((32, 32, 3), dtype=np.uint8)\n"
      "        for i in range(32):\n"
