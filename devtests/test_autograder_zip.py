@@ -11,6 +11,7 @@ import pytest
 
 import mpconfig as C
 from grader import package
+from grader.rehearse import unzip
 from grader import results as R
 from reference.build_data import sha256_file
 
@@ -62,20 +63,10 @@ def test_the_zip_holds_what_gradescope_needs_and_nothing_else(autograder_zip):
             assert hashlib.sha256(zf.read(name)).hexdigest() == sha256_file(path)
 
 
-def _unzip(zip_path, dest):
-    """Like Gradescope's unzip: unix modes kept (zipfile's extractall drops them)."""
-    with zipfile.ZipFile(zip_path) as zf:
-        for info in zf.infolist():
-            path = zf.extract(info, dest)
-            mode = info.external_attr >> 16 & 0o777
-            if mode:
-                os.chmod(path, mode)
-
-
 def test_gradescope_run_of_the_reference_scores_full_marks(autograder_zip, tmp_path):
     root = tmp_path / "autograder"
     source, submission, results_dir = root / "source", root / "submission", root / "results"
-    _unzip(autograder_zip, source)
+    unzip(autograder_zip, source)
     submission.mkdir()
     (submission / "submitted.py").write_text(C.REFERENCE_SOLUTION.read_text())
     env = dict(os.environ, AUTOGRADER_ROOT=str(root), AUTOGRADER_PYTHON=sys.executable,

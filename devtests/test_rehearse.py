@@ -12,6 +12,7 @@ import pytest
 
 import mpconfig as C
 from grader import deadline, package, rehearse
+from grader.sandbox import limits
 from grader import results as R
 
 needs_root_cgroups = pytest.mark.skipif(
@@ -40,7 +41,7 @@ def stand_in_zip(tmp_path, run_autograder, timeout_min=1):
 def leftover_cgroups(pid=None):
     """Containers left by rehearsals run from this process (or `pid`): others may be running."""
     name = f"mp09-rehearse-{pid or os.getpid()}-*"
-    return [p for c in ("memory", "cpu") for p in rehearse._own_cgroup(c).glob(name)]
+    return [p for c in ("memory", "cpu") for p in limits.own_cgroup(c).glob(name)]
 
 
 # --- the deadline setting --------------------------------------------------------------------
@@ -172,7 +173,7 @@ def test_rehearsal_of_the_reference_at_1_cpu_1_5_gb_gives_full_marks(zips, tmp_p
     assert summary["score"] == summary["max_score"] == 100, summary["lost"]
     assert summary["results_before_deadline"] and summary["oom_kills"] == 0
     assert "peak resident memory" in run.stdout
-    assert not any((rehearse._own_cgroup(c) / summary["container"]).exists() for c in ("memory", "cpu"))
+    assert not any((limits.own_cgroup(c) / summary["container"]).exists() for c in ("memory", "cpu"))
 
 
 @pytest.mark.slow

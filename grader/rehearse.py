@@ -32,10 +32,11 @@ from pathlib import Path
 import psutil
 
 import mpconfig as C
+from grader.sandbox import limits
 from grader import deadline
 from grader import results as R
 
-CGROUP_ROOT = Path("/sys/fs/cgroup")
+CGROUP_ROOT = limits.CGROUP_ROOT
 CPU_PERIOD_US = 100_000
 MiB = 2**20
 
@@ -45,19 +46,6 @@ class RehearsalError(RuntimeError):
 
 
 # --- the container: cgroup v1 memory + cpu -----------------------------------------------------
-def _own_cgroup(controller):
-    """This process's cgroup for `controller`: the container nests there, so it stays inside
-    whatever limits this process already has (and the probes' cgroups nest inside the container)."""
-    base = CGROUP_ROOT / controller
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/self/cgroup").read_text().splitlines():
-            _, controllers, path = line.split(":", 2)
-            if controller in controllers.split(","):
-                nested = base / path.lstrip("/")
-                return nested if nested.is_dir() else base
-    return base
-
-
 class Container:
     """A memory cgroup and a cpu cgroup of one name; processes put in both before they exec."""
 
@@ -65,8 +53,9 @@ class Container:
         for controller in ("memory", "cpu"):
             if not (CGROUP_ROOT / controller / "cgroup.procs").is_file():
                 raise RehearsalError(f"no cgroup v1 {controller} controller at {CGROUP_ROOT / controller}")
-        self.memory = _own_cgroup("memory") / name
-        self.cpu = _own_cgroup("cpu") / name
+        # Nested in this process's own cgroups, as the sandbox nests its probes.
+        self.memory = limits.own_cgroup("memory") / name
+        self.cpu = limits.own_cgroup("cpu") / name
         self.made = []
         try:
             for path in (self.memory, self.cpu):
@@ -155,7 +144,7 @@ class Container:
 
 
 # --- the Gradescope layout -------------------------------------------------------------------
-def _unzip(zip_path, dest):
+def unzip(zip_path, dest):
     """Like Gradescope's unzip: unix modes kept (zipfile's extractall drops them)."""
     with zipfile.ZipFile(zip_path) as zf:
         for info in zf.infolist():
@@ -167,7 +156,7 @@ def _unzip(zip_path, dest):
 
 def _lay_out(root, zip_path, submission):
     source, upload = root / "source", root / "submission"
-    _unzip(zip_path, source)
+    unzip(zip_path, source)
     if submission is None:
         upload.mkdir()
         shutil.copyfile(C.REFERENCE_SOLUTION, upload / "submitted.py")

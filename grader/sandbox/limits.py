@@ -54,7 +54,9 @@ def _own_task_count():
 _cgroup_warned = False
 
 
-def _own_cgroup(controller):
+def own_cgroup(controller):
+    """This process's cgroup for `controller` (None without that v1 controller): cgroups made
+    there nest inside whatever limits this process already has."""
     base = CGROUP_ROOT / controller
     if not (base / "cgroup.procs").is_file():
         return None
@@ -75,7 +77,7 @@ def make_cgroups(token, memory_mb, max_procs):
                           ("memory.memsw.limit_in_bytes", memory_mb * MiB, False))),
               ("pids", (("pids.max", max_procs, True),)))
     for controller, settings in wanted:
-        parent = _own_cgroup(controller)
+        parent = own_cgroup(controller)
         if parent is None:
             continue
         path = parent / f"{C.PROBE_USER}-{token}"
