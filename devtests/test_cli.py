@@ -89,7 +89,7 @@ def test_a_broken_optional_module_does_not_break_grade(monkeypatch, capsys):
 def test_build_autograder_reports_a_packaging_problem(monkeypatch, capsys, tmp_path):
     from grader import package
 
-    def refuse(out):
+    def refuse(out, timeout_min=None):
         raise package.PackageError("the data does not match reference/data_manifest.json")
     monkeypatch.setattr(package, "build", refuse)
     assert cli.main(["build-autograder", "--out", str(tmp_path / "a.zip")]) == 1
