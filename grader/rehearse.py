@@ -186,6 +186,11 @@ def _other_graders_probes(container):
                if (p.info["username"] or "").startswith(C.PROBE_USER) and p.pid not in ours)
 
 
+def _ends(text):
+    lines = [line for line in (text or "").strip().splitlines() if line.strip()]
+    return lines[:1] + lines[1:][-1:]
+
+
 def _read_results(path):
     """(results dict or None, its problems)."""
     try:
@@ -291,8 +296,9 @@ def rehearse(cpus, memory_mb, timeout_min=None, submission=None, zip_path=C.AUTO
             "max_score": sum(t.get("max_score", 0) for t in results.get("tests", [])) if results else None,
             "grader_seconds": results.get("execution_time") if results else None,
             "output": (results.get("output", "") if results else "")[:2000],
-            "lost": [[t.get("number"), t.get("score"), t.get("max_score"),
-                      (t.get("output") or "").strip().splitlines()[:1]]
+            # Each test that lost points, with its output's first and last lines (the cause is
+            # usually in one, a traceback's end in the other).
+            "lost": [[t.get("number"), t.get("score"), t.get("max_score"), _ends(t.get("output"))]
                      for t in (results or {}).get("tests", []) if t.get("score", 0) < t.get("max_score", 0)],
             "peak_rss_mb": round(peak_rss / MiB),
             "peak_rss_at_seconds": round(peak_at, 1),

@@ -17,7 +17,7 @@
 #                                torch and torchvision pins with "+cpu": torch==2.14.1+cpu ...)
 #   AUTOGRADER_ALLOW_CUDA_TORCH=1  go on when the installed torch is a CUDA build (for an index
 #                                that has no CPU build; logged loudly). Never on Gradescope: the
-#                                CUDA build is 5.7 GB and its memory map alone is ~3.5 GB.
+#                                CUDA build makes a 5.5 GB venv and maps ~3.5 GB at import.
 #   AUTOGRADER_SKIP_INSTALL=1    no apt, venv or pip: only the checks and the sandbox preparation,
 #   AUTOGRADER_PYTHON            with this interpreter, which has the packages (default: the venv's)
 set -euo pipefail
@@ -70,7 +70,7 @@ if [ "${AUTOGRADER_SKIP_INSTALL:-0}" != 1 ]; then
         if [ "${AUTOGRADER_ALLOW_CUDA_TORCH:-0}" = 1 ]; then
             banner "setup.sh: WARNING: torch $torch_version is a CUDA build (CUDA $cuda), not the CPU" \
                    "build Gradescope must get. Going on only because AUTOGRADER_ALLOW_CUDA_TORCH=1." \
-                   "Never upload a zip with this setting: it installs 5.7 GB of CUDA libraries."
+                   "Never upload a zip with this setting: it installs gigabytes of CUDA libraries."
         else
             die "torch $torch_version is a CUDA build (CUDA $cuda), not the CPU build: $TORCH_INDEX did not
 serve ${TORCH_SPECS[*]}. Check the index (AUTOGRADER_TORCH_INDEX) and the pins in $(basename "$REQUIREMENTS")."
