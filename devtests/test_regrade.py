@@ -330,12 +330,15 @@ def test_worker_killed_mid_batch_loses_no_row_and_duplicates_none(tmp_path, fake
 
 
 def test_ctrl_c_then_rerun_finishes_the_rest(tmp_path, fake_command):
+    # Long enough that the interrupt, sent once the first row is in, finds grades in flight even
+    # on a loaded machine (with 4 s, a whole run once finished before the interrupt arrived).
+    LONG_S = 15
     mark_dir = tmp_path / "marks"
     mark_dir.mkdir()
     names = [f"submission_{i}" for i in range(6)]
     export = make_export(tmp_path / "export", {
         # The first finishes soon; the interrupt then finds grades with seconds still to go.
-        n: f"NAME={n} POINTS={i} SLEEP={1 if i == 0 else 4} MARKS={mark_dir}"
+        n: f"NAME={n} POINTS={i} SLEEP={1 if i == 0 else LONG_S} MARKS={mark_dir}"
         for i, n in enumerate(names)})
     out = tmp_path / "grades.csv"
     cmd = [sys.executable, "-m", "grader", "regrade", str(export), "--out", str(out),
@@ -358,7 +361,7 @@ def test_ctrl_c_then_rerun_finishes_the_rest(tmp_path, fake_command):
                    if not finished(mark_dir, pid)]
     assert interrupted, "no grade was in flight at the interrupt"
     assert gone(interrupted), "a grade of the interrupted run is still running"
-    time.sleep(4.5)                                                 # their sleep (4 s) is over
+    time.sleep(LONG_S + 0.5)                                        # their sleep is over
     assert not any(finished(mark_dir, pid) for pid in interrupted), "an interrupted grade ran on"
     done_before = {r["submission"] for r in first}
 

@@ -155,9 +155,11 @@ def zips(tmp_path_factory):
             for minutes in (C.GRADESCOPE_TIMEOUT_MIN, 4)}
 
 
-def _hostile(name):
-    folder = C.ROOT / "grader" / "catalogue" / "hostile" / name
-    return folder, json.loads((folder / "expected.json").read_text())
+def _hostile(name, dest):
+    """The catalogue's hostile entry, built from its recipe: (its folder, its EXPECTED)."""
+    from grader import catalogue
+    entry = next(e for e in catalogue.entries() if (e.kind, e.name) == ("hostile", name))
+    return entry.build(dest / name), entry.expected
 
 
 @pytest.mark.slow
@@ -186,8 +188,8 @@ def test_rehearsal_of_the_reference_at_1_cpu_1_5_gb_gives_full_marks(zips, tmp_p
     pytest.param("run_model_infinite_loop", "time limit", marks=pytest.mark.xfail(
         strict=True, reason="stage limits do not derive from the deadline yet (issue 12)")),
 ])
-def test_rehearsal_of_a_hostile_run_model_yields_results_before_the_deadline(zips, name, cause):
-    folder, expected = _hostile(name)
+def test_rehearsal_of_a_hostile_run_model_yields_results_before_the_deadline(zips, name, cause, tmp_path):
+    folder, expected = _hostile(name, tmp_path)
     summary = rehearse.rehearse(1, 1536, zip_path=zips[4], submission=folder, skip_install=True,
                                 echo=lambda *_: None)
     assert summary["results_before_deadline"], rehearse.table(summary)
