@@ -19,7 +19,7 @@ CHECKED = ("grader", "reference", "models.py", "mpconfig.py", "dev.py", "submitt
 TARGET = ".".join(map(str, C.MIN_PYTHON))
 # Packages that only the project's own venv has (requirements.txt): notebook, plotting, tests.
 # regrade (dask) runs on the instructor's machines, never inside Gradescope's container.
-DEV_ONLY = {"matplotlib", "pytest", "nbformat", "nbclient", "ipykernel", "dask", "distributed"}
+DEV_ONLY = {"matplotlib", "pytest", "nbformat", "nbclient", "ipykernel", "dask", "distributed", "vermin"}
 
 
 def vermin_violations(paths):
