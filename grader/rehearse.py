@@ -131,15 +131,7 @@ class Container:
     def remove(self):
         """Remove the cgroups, nested ones (left by a killed grader) first."""
         for top in reversed(self.made):
-            for path in sorted((p for p in top.rglob("*") if p.is_dir()), reverse=True) + [top]:
-                for _ in range(100):  # a killed task may take a moment to leave
-                    try:
-                        path.rmdir()
-                        break
-                    except FileNotFoundError:
-                        break
-                    except OSError:
-                        time.sleep(0.05)
+            limits.remove_cgroups(sorted((p for p in top.rglob("*") if p.is_dir()), reverse=True) + [top])
         self.made = []
 
 
