@@ -344,8 +344,11 @@ def test_ctrl_c_then_rerun_finishes_the_rest(tmp_path, fake_command):
     cmd = [sys.executable, "-m", "grader", "regrade", str(export), "--out", str(out),
            "--workers", "2", "--no-report", "--grade-command", json.dumps(fake_command)]
     # A session of its own, so that the SIGINT goes to its whole group, as Ctrl-C at a terminal.
+    # SIGINT restored to its default: a shell starts background jobs (CI's, say) with SIGINT
+    # ignored, and an ignored signal stays ignored across exec, so Ctrl-C would never arrive.
     proc = subprocess.Popen(cmd, cwd=C.ROOT, start_new_session=True, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
+                            stderr=subprocess.STDOUT, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         wait_until(lambda: out.is_file() and len(read_rows(out)) >= 1, 180, "the first row")
         os.killpg(proc.pid, signal.SIGINT)
