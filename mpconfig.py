@@ -45,6 +45,11 @@ AUTOGRADER_ZIP = DIST_DIR / "autograder.zip"
 # --- grading: probes (owned by grader/sandbox/) -------------------------------------------
 PROBE_USER = "mp09probe"            # unprivileged user for probes when the grader runs as root
 PROBE_MEMORY_MB = 4096              # memory cap per probe (the message students see names it)
+# In a container with a memory limit (Gradescope's), a probe's cap is the limit minus the grader's
+# own memory minus this reserve (run_autograder's shell, page cache the kernel cannot drop), but
+# never under PROBE_MEMORY_MIN_MB: below that the container is too small (CONTAINER_MIN_MB).
+CONTAINER_RESERVE_MB = 100
+PROBE_MEMORY_MIN_MB = 256
 PROBE_MAX_PROCS = 256               # process/thread cap for the probe user
 PROBE_MAX_FILE_MB = 256             # largest file a probe may write
 PROBE_OUTPUT_KEEP_BYTES = 4096      # of captured stdout/stderr, the first and the last N bytes
@@ -106,7 +111,7 @@ FLIP_CHECK_IMAGES = 1000            # the first N hidden images are also scored 
 RUN_MODEL_TIMEOUT_S = 600
 RUN_MODEL_TIMEOUT_FLOOR_S = 300
 RUN_MODEL_TIMEOUT_CAP_S = 1500
-RUN_MODEL_EXTRA_S = 120             # on top: child start-up and the hidden-set inference
+RUN_MODEL_EXTRA_S = 60              # on top: child start-up and the hidden-set inference
 CALIBRATION_IMAGES = 128            # the workload: a ResNet-18 forward pass on these many images
 CALIBRATION_REPEATS = 3             # its median time counts
 # The workload's median seconds on the idle 2-core dev machine (5 readings 0.047-0.051).
@@ -122,8 +127,13 @@ RUN_MODEL_SEED = 0                  # torch, numpy and random are seeded with it
 # The cheap checks (tests 1-6) share one probe; each of its 12 parts has its own time limit so
 # that one hanging function does not cost the others their points (the probe's limit covers all
 # twelve timing out, plus start-up).
+# A part's limit is CHECK_PART_TIMEOUT_S on the dev machine, scaled by the calibration as
+# run_model's limit is (never below it): a loaded or slower machine does not fail correct code.
 CHECK_PART_TIMEOUT_S = 20
-CHECKS_TIMEOUT_S = 12 * CHECK_PART_TIMEOUT_S + 60
+CHECK_PARTS = 12
+CHECKS_STARTUP_S = 60
+CHECK_SCALE_MAX = 2.5                # at most this many times the dev machine's limits
+CHECKS_TIMEOUT_S = CHECK_PARTS * CHECK_PART_TIMEOUT_S + CHECKS_STARTUP_S   # before scaling
 
 # Inputs of the checks; all derived from FIXTURE_SEED, so every grade asks the same questions.
 FIXTURE_SEED = 20261122
@@ -151,6 +161,21 @@ TEST_CHECK_ATOL = 1e-9                      # accuracies are ratios of the same 
 # student gets 0 and no feedback at all, so the grader must be done well before it.
 GRADESCOPE_TIMEOUT_MIN = 10
 GRADESCOPE_TIMEOUT_MAX_MIN = 40
+# Every stage's limit is what is left of that timeout (grader/deadline.py: Budget), so that
+# results.json is written this long before it, whatever the submission does: 30 s as promised,
+# plus room for the clock starting before the grader and for killing a probe's processes.
+DEADLINE_RESERVE_S = 45
+# What an earlier stage must leave for the later ones: a hung import or check never takes all
+# of run_model's time. A stage left with less than STAGE_MIN_S is not run (and says why).
+CHECKS_MIN_S = 60
+RUN_MODEL_MIN_S = 150
+STAGE_MIN_S = 5
+# Start-up, import check and checks of a correct submission at 1 CPU / 1.5 GB (rehearsal): what
+# the student README subtracts from the timeout when it states run_model's limit.
+TYPICAL_EARLIER_STAGES_S = 40
+# The smallest Gradescope container the grader supports (memory, MB): below it the grader says
+# so at start and gives "grader error, contact staff", not a zero for the student's code.
+CONTAINER_MIN_MB = 1536
 DEPLOY_FILE = "deploy.json"                 # at the zip's top level, i.e. /autograder/source
 # What setup.sh installs on Gradescope's Ubuntu 22.04 (Python 3.10): requirements.txt's pins where
 # they support 3.10, older ones where they do not, and only what grading imports.

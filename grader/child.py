@@ -90,7 +90,10 @@ def _describe(exc, common, memory_mb):
     text = str(exc)
     if isinstance(exc, MemoryError) or (isinstance(exc, RuntimeError) and (
             "can't allocate memory" in text or "not enough memory" in text)):
-        return f"ran out of memory (limit {memory_mb} MB)\n{tail}"
+        # worded as grader/sandbox/verdict.py's memory_message (the child imports no grader module)
+        return (f"ran out of memory at {memory_mb:g} MB, the limit for your code on this grading "
+                "machine: look for data kept in memory that need not be (whole datasets as float "
+                f"tensors, lists of every batch's outputs, a growing list of losses with their graphs)\n{tail}")
     return tail
 
 

@@ -23,10 +23,12 @@ OPTIONAL_COMMANDS = ("grader.validate", "grader.regrade", "grader.regrade_bench"
 
 
 def cmd_grade(args):
-    from grader import grade, results
+    from grader import deadline, grade, results
 
     def go(folder):
-        outcome = grade.run(folder, args.results)
+        # As on Gradescope: every stage's limit comes from the zip's timeout (deploy.json) and
+        # the time run_autograder started.
+        outcome = grade.run(folder, args.results, budget=deadline.Budget.from_deploy())
         if args.json:
             print(results.dumps(outcome.results), end="")
         else:

@@ -41,7 +41,8 @@ from grader import schema  # noqa: E402
 from grader.probes import fixtures  # noqa: E402
 from grader.protocol import (API_NAMES, FUNCTIONS_PROBE, HIDDEN_SCRATCH_NAME,  # noqa: E402
                              IMPORT_PROBE, RUN_MODEL_PROBE, TAMPERING)
-from grader.sandbox import run_probe  # noqa: E402
+from grader.sandbox import ProbeResult, run_probe  # noqa: E402
+from grader.sandbox.limits import default_threads  # noqa: E402
 from grader.suites.base import GradedCase  # noqa: E402
 
 SUITES_DIR = Path(__file__).resolve().parent / "suites"
@@ -102,7 +103,8 @@ class Knowledge:
     hidden_labels: object             # int64 (N,): never leave this process
     hidden_file: bytes                # the hidden images as a CIFAR batch, placeholder labels
     calibration_s: float              # this machine's time for the calibration workload
-    run_model_limit_s: float          # run_model()'s time limit on this machine
+    run_model_limit_s: float          # run_model()'s time limit on this machine, deadline aside
+    check_part_timeout_s: float = C.CHECK_PART_TIMEOUT_S   # each part of the checks probe
     probe_args: dict = field(default_factory=dict)       # probe name -> its args
     expected: dict = field(default_factory=dict)         # suite name -> the reference's results
     _public: dict = field(default_factory=dict, repr=False)
@@ -122,18 +124,30 @@ def import_reference(path=C.REFERENCE_SOLUTION):
     return module
 
 
-def calibrate(repeats=C.CALIBRATION_REPEATS, images=C.CALIBRATION_IMAGES):
-    """Median seconds of a fixed ResNet-18 forward pass: how fast this machine runs the MP's work."""
+def calibrate(repeats=C.CALIBRATION_REPEATS, images=C.CALIBRATION_IMAGES, threads=None):
+    """Median seconds of a fixed ResNet-18 forward pass: how fast this machine runs the MP's work,
+    on the probes' thread count (default limits.default_threads()), so that limits scale with
+    what the student's code actually gets."""
     net = models.resnet18().eval()
     x = torch.rand(images, 3, 32, 32, generator=torch.Generator().manual_seed(0))
-    times = []
-    with torch.no_grad():
-        net(x[:8])  # warm-up: first-call allocations are not the machine's speed
-        for _ in range(repeats):
-            start = time.perf_counter()
-            net(x)
-            times.append(time.perf_counter() - start)
+    times, before = [], torch.get_num_threads()
+    torch.set_num_threads(default_threads() if threads is None else threads)
+    try:
+        with torch.no_grad():
+            net(x[:8])  # warm-up: first-call allocations are not the machine's speed
+            for _ in range(repeats):
+                start = time.perf_counter()
+                net(x)
+                times.append(time.perf_counter() - start)
+    finally:
+        torch.set_num_threads(before)
     return statistics.median(times)
+
+
+def speed_factor(calibration_s):
+    """How much slower than the dev machine this one runs the workload (never below 1, at most
+    mpconfig.CHECK_SCALE_MAX): the factor of the checks' time limits."""
+    return min(C.CHECK_SCALE_MAX, max(1.0, calibration_s / C.CALIBRATION_REFERENCE_S))
 
 
 def run_model_limit(calibration_s):
@@ -148,9 +162,10 @@ def build_knowledge():
     k = Knowledge(reference=import_reference(), checkpoint=models.load_checkpoint(C.CHECKPOINT),
                   hidden_rows=rows, hidden_labels=labels,
                   hidden_file=fixtures.cifar_batch_bytes(rows, [0] * len(labels), "evaluation batch"),
-                  calibration_s=calibration_s, run_model_limit_s=run_model_limit(calibration_s))
+                  calibration_s=calibration_s, run_model_limit_s=run_model_limit(calibration_s),
+                  check_part_timeout_s=C.CHECK_PART_TIMEOUT_S * speed_factor(calibration_s))
     parts = {}    # the checks probe: suite -> {part: its args}, run in this order by the child
-    k.probe_args = {FUNCTIONS_PROBE: {"part_timeout": C.CHECK_PART_TIMEOUT_S, "parts": parts}}
+    k.probe_args = {FUNCTIONS_PROBE: {"part_timeout": k.check_part_timeout_s, "parts": parts}}
     for module in SUITES:
         # Each suite knows its own inputs and the reference's results on them.
         name = suite_name(module)
@@ -172,6 +187,14 @@ class Context:
     submission: Path
     results: dict = field(default_factory=dict)     # probe name -> ProbeResult
     seconds: dict = field(default_factory=dict)     # probe name -> wall seconds in the parent
+    budget: object = None           # a deadline.Budget (Gradescope's timeout), or None: no deadline
+    run_model_given_s: float = None  # run_model's limit in this grade, once its probe has started
+
+    @property
+    def run_model_limit_s(self):
+        """run_model()'s time limit in this grade: the machine's, cut to what the deadline left."""
+        given = self.run_model_given_s
+        return self.knowledge.run_model_limit_s if given is None else given
 
     def expected(self, suite):
         """What the reference gives on the checks of `suite` (a grader/suites module name)."""
@@ -195,19 +218,32 @@ class Context:
                        error=f"submitted.py could not be imported, so nothing in it could be "
                              f"tested:\n{result.error}")
 
+    def _allow(self, wanted, keep):
+        """A stage's limit: `wanted`, cut so that the later stages keep `keep` seconds and
+        results.json still comes before the deadline."""
+        return wanted if self.budget is None else self.budget.allow(wanted, keep)
+
     def _run(self, name):
         k = self.knowledge
+        after_checks = C.RUN_MODEL_MIN_S + C.RUN_MODEL_EXTRA_S
         if name == IMPORT_PROBE:
-            call = dict(args={"names": list(API_NAMES)}, timeout=C.PROBE_IMPORT_TIMEOUT_S)
+            call = dict(args={"names": list(API_NAMES)},
+                        timeout=self._allow(C.PROBE_IMPORT_TIMEOUT_S, C.CHECKS_MIN_S + after_checks))
         elif name == FUNCTIONS_PROBE:
-            call = dict(args=k.probe_args[name], timeout=C.CHECKS_TIMEOUT_S)
+            wanted = C.CHECK_PARTS * k.check_part_timeout_s + C.CHECKS_STARTUP_S
+            call = dict(args=k.probe_args[name], timeout=self._allow(wanted, after_checks))
         elif name == RUN_MODEL_PROBE:
+            timeout = self._allow(k.run_model_limit_s + C.RUN_MODEL_EXTRA_S, 0.0)
+            self.run_model_given_s = max(0.0, timeout - C.RUN_MODEL_EXTRA_S)
             call = dict(args=dict(k.probe_args[name], hidden_file=HIDDEN_SCRATCH_NAME,
-                                  time_limit=k.run_model_limit_s),
-                        files={HIDDEN_SCRATCH_NAME: k.hidden_file},
-                        timeout=k.run_model_limit_s + C.RUN_MODEL_EXTRA_S)
+                                  time_limit=self.run_model_given_s),
+                        files={HIDDEN_SCRATCH_NAME: k.hidden_file}, timeout=timeout)
         else:
             raise KeyError(f"unknown probe {name}")
+        if call["timeout"] < C.STAGE_MIN_S or (name == RUN_MODEL_PROBE and self.run_model_given_s < C.STAGE_MIN_S):
+            return ProbeResult(ok=False, error=(
+                "not run: the grading time ran out before this part (the earlier parts of your "
+                "code used it up, e.g. by hanging); make them finish and resubmit"))
         start = time.perf_counter()
         result = run_probe(self.submission, name, **call)
         self.seconds[name] = time.perf_counter() - start
@@ -235,12 +271,14 @@ def load():
     return build_knowledge()
 
 
-def for_submission(submission_dir, knowledge=None):
-    """A fresh Context for grading this folder (default knowledge: load()'s)."""
+def for_submission(submission_dir, knowledge=None, budget=None):
+    """A fresh Context for grading this folder (default knowledge: load()'s), under `budget` (a
+    deadline.Budget; None: no deadline)."""
     path = Path(submission_dir).resolve()
     if not (path / "submitted.py").is_file():
         raise FileNotFoundError(f"{path}: no submitted.py in the submission folder")
-    return Context(knowledge=knowledge if knowledge is not None else load(), submission=path)
+    return Context(knowledge=knowledge if knowledge is not None else load(), submission=path,
+                   budget=budget)
 
 
 def load_suites(ctx=None, modules=SUITES):

@@ -3,10 +3,16 @@ mpconfig.GRADESCOPE_TIMEOUT_MIN) into the zip as deploy.json and read back when 
 
     deadline.config_text(10)        # deploy.json's content, written by grader/package.py
     deadline.deadline_seconds()     # 600.0 in a zip built with --timeout-min 10
+    budget = deadline.Budget.from_deploy()   # one grade's clock: budget.allow(wanted, keep=...)
 """
 import json
 import math
+import os
+import time
+from dataclasses import dataclass
 from pathlib import Path
+
+import psutil
 
 import mpconfig as C
 
@@ -49,3 +55,43 @@ def read_timeout_min(source=C.ROOT):
 def deadline_seconds(source=C.ROOT):
     """Seconds from run_autograder's start until Gradescope kills it."""
     return read_timeout_min(source) * 60
+
+
+# --- the budget of one grade: every stage's limit comes from what is left of the deadline ------
+STARTED_ENV = "MP09_STARTED_AT"     # run_autograder's start (epoch seconds), set by run_autograder
+
+
+def started_at():
+    """When Gradescope's clock started, as near as we know: run_autograder's start time from the
+    environment, else this process's own start."""
+    value = os.environ.get(STARTED_ENV, "")
+    try:
+        return float(value)
+    except ValueError:
+        return psutil.Process().create_time()
+
+
+@dataclass(frozen=True)
+class Budget:
+    """The time one grade may use: results.json is written C.DEADLINE_RESERVE_S before `deadline`
+    (epoch seconds), whatever the submission does."""
+    deadline: float
+
+    @classmethod
+    def from_deploy(cls, source=C.ROOT, started=None):
+        """The budget of a grade under the zip's (or checkout's) Gradescope timeout."""
+        return cls((started_at() if started is None else started) + deadline_seconds(source))
+
+    def left(self):
+        """Seconds the grade may still spend before it must write results.json."""
+        return self.deadline - C.DEADLINE_RESERVE_S - time.time()
+
+    def allow(self, wanted, keep=0.0):
+        """Seconds for a stage that wants `wanted`, keeping `keep` for the stages after it."""
+        return max(0.0, min(float(wanted), self.left() - keep))
+
+
+def run_model_share_s(timeout_min=C.GRADESCOPE_TIMEOUT_MIN, earlier_s=C.TYPICAL_EARLIER_STAGES_S):
+    """run_model's time on Gradescope when the stages before it take `earlier_s`: the timeout less
+    the reserve, those stages and the evaluation of the trained model."""
+    return timeout_min * 60 - C.DEADLINE_RESERVE_S - earlier_s - C.RUN_MODEL_EXTRA_S

@@ -19,6 +19,8 @@ from pathlib import Path
 
 from gradescope_utils.autograder_utils.json_test_runner import JSONTestResult, JSONTestRunner
 
+import mpconfig as C
+from grader import container
 from grader import results as R
 from grader.processes import kill_started_after
 from grader.protocol import IMPORT_PROBE
@@ -138,9 +140,29 @@ def _iter_tests(suite):
             yield item
 
 
-def run(submission_dir, results_path=None):
-    """Grade `submission_dir`; write results.json to `results_path` (if given) last.
-    Returns a GradeRun (results, grader error, timings)."""
+class ContainerTooSmall(RuntimeError):
+    """The container has less memory than the grader needs: an instructor's setting to change."""
+
+
+def check_container():
+    """Say what the grader runs in (instructor-visible: stdout is hidden from students); raise
+    ContainerTooSmall below the supported minimum."""
+    from grader.sandbox.limits import default_threads   # loads torch: not at CLI start
+    memory, cpus = container.memory_limit_mb(), container.cpu_limit()
+    print(f"grader: container {cpus:g} CPU, memory limit "
+          f"{'none' if memory is None else f'{memory:.0f} MB'}; probes get "
+          f"{default_threads()} thread(s)", flush=True)
+    if memory is not None and memory < C.CONTAINER_MIN_MB * 0.98:
+        raise ContainerTooSmall(
+            f"this container has {memory:.0f} MB of memory, and the grader needs at least "
+            f"{C.CONTAINER_MIN_MB} MB: on Gradescope, choose the 1.0 CPU / 1.5 GB size or larger "
+            "in the assignment's autograder settings, then regrade")
+
+
+def run(submission_dir, results_path=None, budget=None):
+    """Grade `submission_dir` under `budget` (a deadline.Budget; None: no deadline); write
+    results.json to `results_path` (if given) last. Returns a GradeRun (results, grader error,
+    timings)."""
     start_wall = time.time()
     start = time.perf_counter()
     outcome = GradeRun(results={})
@@ -149,6 +171,7 @@ def run(submission_dir, results_path=None):
         # Imported here: it loads torch and the suites (the CLI's --help should not wait), and a
         # failure to import it is a grader failure like any other.
         from grader import context
+        check_container()
         t0 = time.perf_counter()
         context.load()                      # trusted knowledge, before any child starts
         outcome.preload_seconds = time.perf_counter() - t0
@@ -157,7 +180,7 @@ def run(submission_dir, results_path=None):
         if not (submission_dir / SUBMISSION_FILE).is_file():
             data, note = _missing_file_results(context.load_suites(), submission_dir)
         else:
-            ctx = context.for_submission(submission_dir)
+            ctx = context.for_submission(submission_dir, budget=budget)
             runner = _Runner(stream=io.StringIO(), buffer=True, stdout_visibility="hidden")
             runner.run(context.load_suites(ctx))
             result = runner.last_result

@@ -211,11 +211,11 @@ def _check_files(files):
 
 
 def run_probe(submission_dir, probe, args=None, *, timeout=C.PROBE_TIMEOUT_S,
-              memory_mb=C.PROBE_MEMORY_MB, threads=None, files=None, probe_dirs=()):
+              memory_mb=None, threads=None, files=None, probe_dirs=()):
     """Run ``grader/probes/<module>.py:<function>(args)`` on a copy of submission_dir in an
     isolated child; see grader/sandbox/__init__.py. ``files`` ({name: bytes}) are written into
     the scratch folder first; ``probe_dirs`` adds folders of probe modules (tests); ``threads``
-    defaults to limits.default_threads(). Bad arguments raise; anything the student's code does
+    defaults to limits.default_threads(), ``memory_mb`` to limits.probe_memory_mb(). Bad arguments raise; anything the student's code does
     ends up in the ProbeResult."""
     submission = Path(submission_dir)
     if not submission.is_dir():
@@ -230,6 +230,7 @@ def run_probe(submission_dir, probe, args=None, *, timeout=C.PROBE_TIMEOUT_S,
         args_text = json.dumps({} if args is None else args)
     except (TypeError, ValueError) as exc:
         raise TypeError(f"run_probe: args of {probe} are not JSON-able: {exc}") from None
+    memory_mb = limits.probe_memory_mb() if memory_mb is None else memory_mb
     if not timeout > 0 or not memory_mb > 0:
         raise ValueError(f"run_probe: timeout ({timeout}) and memory_mb ({memory_mb}) must be positive")
     files = _check_files(files)
@@ -272,16 +273,17 @@ def _run(box, probe, args_text, timeout, memory_mb, threads, user, notes):
         **limits.thread_env(threads),
         leftovers.TOKEN_ENV: token,
     }
-    drop = {"user": user.uid, "group": user.gid, "extra_groups": []} if user else {}
+    command = [sys.executable, "-I", "-B", "-u", str(work / "grader" / "child.py"),
+               str(box / "ctl" / "control.json")]
+    isolated = machine.isolated_command(command, user)   # no network, and the user switch
+    drop = {"user": user.uid, "group": user.gid, "extra_groups": []} if user and not isolated else {}
     out_fd = os.open(box / "out", os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
     cgroups = limits.make_cgroups(token, memory_mb, C.PROBE_MAX_PROCS) if user else []
     try:
         with open(box / "output.log", "wb") as log_file:
             started = time.monotonic()
             proc = subprocess.Popen(
-                [sys.executable, "-I", "-B", "-u", str(work / "grader" / "child.py"),
-                 str(box / "ctl" / "control.json")],
-                cwd=work, env=env, stdin=subprocess.PIPE, stdout=log_file, stderr=subprocess.STDOUT,
+                isolated or command, cwd=work, env=env, stdin=subprocess.PIPE, stdout=log_file, stderr=subprocess.STDOUT,
                 start_new_session=True, close_fds=True, umask=0o077, **drop)
             timed_out = False
             try:

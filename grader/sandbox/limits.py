@@ -9,6 +9,7 @@ from pathlib import Path
 import psutil
 
 import mpconfig as C
+from grader import container
 
 log = logging.getLogger(__name__)
 
@@ -25,12 +26,25 @@ def child_limits(memory_mb, own_user):
             "max_file_bytes": C.PROBE_MAX_FILE_MB * MiB, "max_procs": max_procs}
 
 
+def probe_memory_mb():
+    """The memory cap of the next probe: mpconfig.PROBE_MEMORY_MB, or less in a container whose
+    limit minus what the grader itself holds is smaller. The probe then hits its own cap and gets
+    a message, instead of the kernel choosing what dies in the container (perhaps the grader)."""
+    limit = container.memory_limit_mb()
+    if limit is None:
+        return C.PROBE_MEMORY_MB
+    room = limit - container.own_memory_mb() - C.CONTAINER_RESERVE_MB
+    return int(max(C.PROBE_MEMORY_MIN_MB, min(C.PROBE_MEMORY_MB, room)))
+
+
 def default_threads():
-    """Threads for each probe: mpconfig.PROBE_THREADS, or what the process that started this
-    grader passed in the environment (a grading worker that shares the cores with others)."""
+    """Threads for each probe: what the process that started this grader passed in the
+    environment (a grading worker that shares the cores with others), else as many as the
+    container's CPU quota holds, at most mpconfig.PROBE_THREADS: threads beyond the quota only
+    spin against it."""
     value = os.environ.get(C.PROBE_THREADS_ENV, "")
     if not value:
-        return C.PROBE_THREADS
+        return container.threads_for(container.cpu_limit(), C.PROBE_THREADS)
     if not value.isdigit() or int(value) < 1:
         raise ValueError(f"{C.PROBE_THREADS_ENV}={value!r}: expected a whole number of threads >= 1")
     return int(value)

@@ -9,6 +9,7 @@ import fcntl
 import logging
 import os
 import pwd
+import shutil
 import stat
 import subprocess
 import sys
@@ -126,6 +127,43 @@ def prepare():
         raise RuntimeError(f"the probe user {users[0].name} cannot run {sys.executable} and find torch: "
                            f"{check.stderr.strip()[-2000:]}")
     return changes
+
+
+# --- no network for probes: a new network namespace (root only) --------------------------------
+_network_wrapper = None
+
+
+def network_wrapper():
+    """The command prefix that starts a probe in a network namespace of its own (no interface
+    but a loopback that is down: it reaches nothing, 127.0.0.1 included), dropping to its user
+    there; [] where the machine refuses namespaces (a Docker container without CAP_SYS_ADMIN,
+    not root), which the log says once. util-linux's unshare and setpriv: Python 3.10 has no
+    os.unshare, and Popen's own user switch happens before the command runs."""
+    global _network_wrapper
+    if _network_wrapper is None:
+        tools = [shutil.which(name) for name in ("unshare", "setpriv", "true")]
+        why = "not root" if not is_root() else None
+        if why is None and not all(tools):
+            why = "util-linux's unshare or setpriv is missing"
+        if why is None:
+            done = subprocess.run([tools[0], "--net", "--", tools[2]], capture_output=True, text=True)
+            if done.returncode:
+                why = f"unshare --net failed: {done.stderr.strip() or done.returncode}"
+        if why is not None:
+            log.warning("sandbox: probes keep the machine's network (%s)", why)
+        _network_wrapper = [] if why else tools[:2]
+    return _network_wrapper
+
+
+def isolated_command(command, user):
+    """`command` started in a network namespace of its own as `user`, or None where the machine
+    refuses namespaces (then Popen switches to the user itself)."""
+    tools = network_wrapper() if user is not None else []
+    if not tools:
+        return None
+    unshare, setpriv = tools
+    return [unshare, "--net", "--", setpriv, f"--reuid={user.uid}", f"--regid={user.gid}",
+            "--clear-groups", "--", *command]
 
 
 _prepared = False

@@ -14,6 +14,13 @@ SIGNAL_HINTS = {
 MEMORY_WORDS = ("std::bad_alloc", "Cannot allocate memory", "can't allocate memory")
 
 
+def memory_message(memory_mb):
+    """What a student reads when the probe hit its memory cap (the child words it the same way)."""
+    return (f"ran out of memory at {memory_mb:g} MB, the limit for your code on this grading "
+            "machine: look for data kept in memory that need not be (whole datasets as float "
+            "tensors, lists of every batch's outputs, a growing list of losses with their graphs)")
+
+
 def verdict(probe, returncode, timed_out, oom, output, payload, problem, timeout, memory_mb):
     """(ok, data, error) from how the child ended (its return code, a time-out, the memory
     cgroup's OOM kill), its output and the answer it left (payload) or why that was refused."""
@@ -26,7 +33,7 @@ def verdict(probe, returncode, timed_out, oom, output, payload, problem, timeout
         detail = payload["error"] if payload is not None else ""
         if detail.startswith("ran out of memory"):
             return False, {}, detail
-        return False, {}, f"ran out of memory (limit {memory_mb} MB)" + (f"\n{detail}" if detail else "")
+        return False, {}, memory_message(memory_mb) + (f"\n{detail}" if detail else "")
     if returncode < 0:
         name = signal_name(-returncode)
         hint = SIGNAL_HINTS.get(-returncode)

@@ -124,7 +124,7 @@ def buffer_drift(buffers, expected):
 class RunModelChecks(GradedCase):
     def run_data(self):
         result = self.ctx.probe(PROBE)
-        limit = self.ctx.knowledge.run_model_limit_s
+        limit = self.ctx.run_model_limit_s
         if not result.ok and result.error.startswith("timed out"):
             self.fail(f"run_model() and the evaluation of its model did not finish within "
                       f"{limit + C.RUN_MODEL_EXTRA_S:.0f} s (run_model's limit on this machine is "
@@ -139,7 +139,7 @@ class RunModelChecks(GradedCase):
     def test_7_1_runs_in_time(self):
         """7.1 run_model: finishes within the time limit and returns a model"""
         data = self.run_data()
-        limit = self.ctx.knowledge.run_model_limit_s
+        limit = self.ctx.run_model_limit_s
         print(f"ok: run_model() took {data['seconds']:.1f} s (limit on this machine: {limit:.0f} s)")
         if "fallback" in data.get("preprocess", {}):
             print("note: the hidden images could not go through your build_dataset / "
@@ -182,7 +182,7 @@ class RunModelChecks(GradedCase):
     @leaderboard_column("seconds")
     def test_7_5_leaderboard_seconds(self, set_leaderboard_value=None):
         """Leaderboard: run_model() seconds"""
-        limit = self.ctx.knowledge.run_model_limit_s
+        limit = self.ctx.run_model_limit_s
         set_leaderboard_value(round(limit, 1))
         data = self.run_data()
         set_leaderboard_value(round(min(float(data["seconds"]), limit), 1))
