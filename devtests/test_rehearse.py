@@ -5,9 +5,11 @@ import json
 import os
 import subprocess
 import sys
+import time
 import zipfile
 from pathlib import Path
 
+import psutil
 import pytest
 
 import mpconfig as C
@@ -182,11 +184,8 @@ def test_rehearsal_of_the_reference_at_1_cpu_1_5_gb_gives_full_marks(zips, tmp_p
 @needs_root_cgroups
 @pytest.mark.parametrize("name, cause", [
     ("memory_bomb", "memory"),
-    # run_model's limit is calibrated (300-1,500 s) whatever the deadline: killed at 240 s with no
-    # results.json (measured). Strict: once stage limits derive from the deadline (issue 12's
-    # run-time half), this passes and the marker must go.
-    pytest.param("run_model_infinite_loop", "time limit", marks=pytest.mark.xfail(
-        strict=True, reason="stage limits do not derive from the deadline yet (issue 12)")),
+    # run_model's limit is what the 4-minute deadline leaves (grader/deadline.py: Budget)
+    ("run_model_infinite_loop", "time limit"),
 ])
 def test_rehearsal_of_a_hostile_run_model_yields_results_before_the_deadline(zips, name, cause, tmp_path):
     folder, expected = _hostile(name, tmp_path)
@@ -201,3 +200,86 @@ def test_rehearsal_of_a_hostile_run_model_yields_results_before_the_deadline(zip
                            if number.startswith("7."))
     assert cause in first_lines, first_lines
     assert leftover_cgroups() == []
+
+
+# --- the budget: every stage's limit from what is left of the deadline ----------------------------
+def test_a_stage_keeps_time_for_the_later_ones_and_never_goes_past_the_reserve():
+    now = time.time()
+    budget = deadline.Budget(now + 600)
+    left = 600 - C.DEADLINE_RESERVE_S
+    assert budget.allow(60, keep=270) == pytest.approx(60, abs=1)
+    assert budget.allow(1000, keep=200) == pytest.approx(left - 200, abs=1)
+    assert budget.allow(1000) == pytest.approx(left, abs=1)
+    short = deadline.Budget(now + 240)             # too short to keep every floor: keeps half
+    assert short.allow(1000, keep=500) == pytest.approx((240 - C.DEADLINE_RESERVE_S) / 2, abs=1)
+    assert deadline.Budget(now + C.DEADLINE_RESERVE_S - 5).allow(60) == 0.0
+
+
+def test_the_clock_starts_when_run_autograder_does(monkeypatch, tmp_path):
+    (tmp_path / C.DEPLOY_FILE).write_text(deadline.config_text(7))
+    monkeypatch.setenv(deadline.STARTED_ENV, "1000.5")
+    assert deadline.Budget.from_deploy(tmp_path).deadline == 1000.5 + 420
+    monkeypatch.delenv(deadline.STARTED_ENV)
+    assert deadline.started_at() == pytest.approx(psutil.Process().create_time())
+
+
+def test_a_stage_the_deadline_left_no_time_for_is_not_run_and_says_why(tmp_path):
+    from grader import context
+    (tmp_path / "submitted.py").write_text("x = 1\n")
+    knowledge = context.Knowledge(reference=None, checkpoint={}, hidden_rows=None,
+                                  hidden_labels=None, hidden_file=b"", calibration_s=0.05,
+                                  run_model_limit_s=300.0)
+    ctx = context.Context(knowledge, tmp_path, budget=deadline.Budget(time.time() + 30))
+    result = ctx.probe(context.IMPORT_PROBE)
+    assert not result.ok and "\nnot run: the grading time ran out" in result.error
+    assert ctx.seconds == {}                      # no child was started
+
+
+def test_a_container_below_the_minimum_is_a_grader_error_named_for_the_instructor(
+        monkeypatch, tmp_path, capsys):
+    from grader import container, grade
+    monkeypatch.setattr(container, "memory_limit_mb", lambda: 768.0)
+    (tmp_path / "submitted.py").write_text("x = 1\n")
+    outcome = grade.run(tmp_path, tmp_path / "results.json")
+    saved = json.loads((tmp_path / "results.json").read_text())
+    assert saved["score"] == 0 and saved["output"].startswith(R.GRADER_ERROR)
+    assert "768 MB" in outcome.grader_error and "1.0 CPU / 1.5 GB" in outcome.grader_error
+    assert "768 MB" in capsys.readouterr().err          # run_autograder's output: staff only
+    assert "768" not in saved["output"]
+
+
+def test_the_probes_memory_cap_is_what_the_container_leaves(monkeypatch):
+    from grader import container
+    monkeypatch.setattr(container, "memory_limit_mb", lambda: 1536.0)
+    monkeypatch.setattr(container, "own_memory_mb", lambda: 500.0)
+    assert limits.probe_memory_mb() == 1536 - 500 - C.CONTAINER_RESERVE_MB
+    monkeypatch.setattr(container, "memory_limit_mb", lambda: None)
+    assert limits.probe_memory_mb() == C.PROBE_MEMORY_MB
+
+
+def test_threads_follow_the_cpu_quota(monkeypatch):
+    from grader import container
+    monkeypatch.delenv(C.PROBE_THREADS_ENV, raising=False)
+    for cpus, threads in ((0.5, 1), (1.0, 1), (2.0, min(2, C.PROBE_THREADS)), (4.0, C.PROBE_THREADS)):
+        monkeypatch.setattr(container, "cpu_limit", lambda cpus=cpus: cpus)
+        assert limits.default_threads() == threads, cpus
+
+
+def test_the_container_s_limits_are_read_from_its_cgroups(tmp_path, monkeypatch):
+    """v1: the tightest limit of our cgroup and its ancestors; v2 likewise, from memory.max/cpu.max."""
+    from grader import container
+    (tmp_path / "memory" / "a" / "b").mkdir(parents=True)
+    (tmp_path / "memory" / "memory.limit_in_bytes").write_text("9223372036854771712\n")
+    (tmp_path / "memory" / "a" / "memory.limit_in_bytes").write_text(f"{1536 << 20}\n")
+    (tmp_path / "memory" / "a" / "b" / "memory.limit_in_bytes").write_text(f"{3072 << 20}\n")
+    (tmp_path / "cpu" / "a").mkdir(parents=True)
+    (tmp_path / "cpu" / "a" / "cpu.cfs_quota_us").write_text("50000\n")
+    (tmp_path / "cpu" / "a" / "cpu.cfs_period_us").write_text("100000\n")
+    monkeypatch.setattr(container, "CGROUP_ROOT", tmp_path)
+    monkeypatch.setattr(container, "_own_paths", lambda: {"memory": "/a/b", "cpu": "/a"})
+    assert container.memory_limit_mb() == 1536 and container.cpu_limit() == 0.5
+    (tmp_path / "c").mkdir()
+    (tmp_path / "c" / "memory.max").write_text(f"{768 << 20}\n")
+    (tmp_path / "c" / "cpu.max").write_text("100000 100000\n")
+    monkeypatch.setattr(container, "_own_paths", lambda: {"": "/c"})
+    assert container.memory_limit_mb() == 768 and container.cpu_limit() == min(1.0, len(os.sched_getaffinity(0)))

@@ -87,8 +87,10 @@ class Budget:
         return self.deadline - C.DEADLINE_RESERVE_S - time.time()
 
     def allow(self, wanted, keep=0.0):
-        """Seconds for a stage that wants `wanted`, keeping `keep` for the stages after it."""
-        return max(0.0, min(float(wanted), self.left() - keep))
+        """Seconds for a stage that wants `wanted`, keeping `keep` for the stages after it. A
+        short deadline cannot keep every later stage's floor: they then keep half of what is left."""
+        left = self.left()
+        return max(0.0, min(float(wanted), left - min(keep, left / 2)))
 
 
 def run_model_share_s(timeout_min=C.GRADESCOPE_TIMEOUT_MIN, earlier_s=C.TYPICAL_EARLIER_STAGES_S):

@@ -185,10 +185,15 @@ EPOCH_TIME = ("about 20 s when that machine was otherwise idle, and from 2.5 to 
 def run_model_limit_text():
     """run_model's time limit as the README states it, in the results page's words (test 7.1
     prints "limit on this machine: N s"). The one phrase to change with the limit's rule
-    (grader/context.py: run_model_limit)."""
-    return (f"{C.RUN_MODEL_TIMEOUT_S:g} s on a 2-core machine like the one above, scaled to the "
-            f"grading machine's speed and kept between {C.RUN_MODEL_TIMEOUT_FLOOR_S:g} s and "
-            f"{C.RUN_MODEL_TIMEOUT_CAP_S:g} s. Test 7.1 on the results page prints the limit it "
+    (grader/context.py: run_model_limit and Context._run, grader/deadline.py: run_model_share_s)."""
+    from grader.deadline import run_model_share_s
+    return (f"the smaller of two limits. The first is {C.RUN_MODEL_TIMEOUT_S:g} s on a 2-core "
+            f"machine like the one above, scaled to the grading machine's speed and kept between "
+            f"{C.RUN_MODEL_TIMEOUT_FLOOR_S:g} s and {C.RUN_MODEL_TIMEOUT_CAP_S:g} s. The second is "
+            f"what is left of the autograder's {C.GRADESCOPE_TIMEOUT_MIN:g}-minute run after the "
+            f"earlier tests, the scoring of your model and a safety margin: about "
+            f"{run_model_share_s():.0f} s when your other functions run normally, and never less "
+            f"than {C.RUN_MODEL_MIN_S:g} s. Test 7.1 on the results page prints the limit it "
             "applied as \"limit on this machine: N s\", and a run that takes longer fails with "
             "\"run_model() did not finish within its time limit of N s on this machine\"")
 
