@@ -2,6 +2,7 @@
 
     python -m grader rehearse --cpus 1 --memory-mb 1536 [--timeout-min N] [--submission DIR]
                               [--zip dist/autograder.zip] [--skip-install] [--summary FILE] [--keep]
+    python -m grader rehearse --cpus 1 --memory-mb 1536 --catalogue hostile   # every entry, a table
 
 The zip is unpacked into a temporary root laid out like Gradescope's (source/, submission/,
 results/), setup.sh runs there as it does when Gradescope builds the image (no limits), then
@@ -366,7 +367,47 @@ def _write_summary(path, summary):
         raise
 
 
+def rehearse_catalogue(kind, cpus, memory_mb, zip_path=C.AUTOGRADER_ZIP, skip_install=False,
+                       echo=print):
+    """Rehearse every catalogue entry of `kind` (built from its recipe) in the same container:
+    [(entry label, its summary, what is wrong: [] when it got a valid results.json before the
+    deadline, no OOM kill and no point it did not earn)]."""
+    from grader import catalogue
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="mp09-rehearse-catalogue-") as tmp:
+        for entry in (e for e in catalogue.entries() if e.kind == kind):
+            summary = rehearse(cpus, memory_mb, submission=entry.build(Path(tmp) / entry.name),
+                               zip_path=zip_path, skip_install=skip_install, echo=lambda *_: None)
+            wrong = [] if summary["ok"] else ["no valid results.json before the deadline, or an OOM kill"]
+            most = entry.expected.get("max_points")
+            if most is not None and (summary["score"] or 0) > most + 1e-6:
+                wrong.append(f"{summary['score']:g} points, at most {most:g} expected")
+            rows.append((entry.label, summary, wrong))
+            echo(catalogue_row(entry.label, summary, wrong))
+    return rows
+
+
+def catalogue_row(label, s, wrong):
+    """One markdown table row of a catalogue rehearsal."""
+    score = "killed at the deadline" if s["timed_out"] else f"{s['score']:g}"
+    spare = "NO" if not s["results_before_deadline"] else f"{s['margin_seconds']:.0f} s"
+    return (f"| {label} | {score} | {s['wall_seconds']:.0f} s | {spare} | {s['peak_rss_mb']:,} MB "
+            f"| {s['oom_kills']} | {'; '.join(wrong) or 'ok'} |")
+
+
 def cmd_rehearse(args):
+    if args.catalogue:
+        try:
+            print("| entry | score | wall time | results.json to spare | peak resident | OOM kills | verdict |")
+            print("|---|---|---|---|---|---|---|")
+            rows = rehearse_catalogue(args.catalogue, args.cpus, args.memory_mb, args.zip,
+                                      args.skip_install, echo=lambda row: print(row, flush=True))
+        except (RehearsalError, deadline.DeployError) as exc:
+            print(f"rehearse: {exc}", file=sys.stderr)
+            return 2
+        _write_summary(args.summary, [dict(s, entry=label, wrong=wrong) for label, s, wrong in rows])
+        print(f"summary written to {args.summary}")
+        return 0 if not any(wrong for *_, wrong in rows) else 1
     try:
         summary = rehearse(args.cpus, args.memory_mb, args.timeout_min, args.submission, args.zip,
                            args.skip_install, args.keep)
@@ -397,4 +438,8 @@ def add_parser(subparsers):
     p.add_argument("--summary", type=Path, default=C.REHEARSAL_SUMMARY,
                    help=f"JSON summary to write (default: {C.REHEARSAL_SUMMARY.relative_to(C.ROOT)})")
     p.add_argument("--keep", action="store_true", help="keep the temporary root (its path is printed)")
+    p.add_argument("--catalogue", choices=("hostile", "mutants", "variants"), default=None,
+                   help="rehearse every catalogue entry of this kind instead of one submission "
+                        "(a table: each must get a valid results.json before the deadline, no OOM "
+                        "kill and no point it did not earn)")
     p.set_defaults(func=cmd_rehearse)
