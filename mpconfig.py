@@ -177,6 +177,7 @@ TYPICAL_EARLIER_STAGES_S = 40
 # so at start and gives "grader error, contact staff", not a zero for the student's code.
 CONTAINER_MIN_MB = 1536
 DEPLOY_FILE = "deploy.json"                 # at the zip's top level, i.e. /autograder/source
+PREPARED_KNOWLEDGE = "prepared_knowledge.pt"  # the reference's results, computed at zip build
 # What setup.sh installs on Gradescope's Ubuntu 22.04 (Python 3.10): requirements.txt's pins where
 # they support 3.10, older ones where they do not, and only what grading imports.
 GRADING_REQUIREMENTS = ROOT / "requirements-grading.txt"

@@ -41,7 +41,7 @@ def test_the_zip_holds_what_gradescope_needs_and_nothing_else(autograder_zip):
         for entry in ("setup.sh", "run_autograder"):
             assert entry in names, f"{entry} must be at the zip's top level"
             assert infos[entry].external_attr >> 16 & 0o111, f"{entry} must be executable"
-        required = {C.GRADING_REQUIREMENTS.name, C.DEPLOY_FILE, "mpconfig.py", "models.py",
+        required = {C.GRADING_REQUIREMENTS.name, C.DEPLOY_FILE, C.PREPARED_KNOWLEDGE, "mpconfig.py", "models.py",
                     "resnet18.pt",
                     "grader/__init__.py", "grader/__main__.py", "grader/grade.py", "grader/sandbox/__init__.py",
                     "grader/sandbox/__main__.py", "grader/sandbox/box.py",
@@ -91,3 +91,39 @@ def test_gradescope_run_of_the_reference_scores_full_marks(autograder_zip, tmp_p
     assert results["score"] == sum(points for points, _ in C.TESTS.values())
     assert (submission / "submitted.py").read_text() == C.REFERENCE_SOLUTION.read_text()
     assert sorted(p.name for p in results_dir.iterdir()) == ["results.json"]
+
+
+def _same(a, b):
+    """Nested equality that compares tensors by value."""
+    import torch
+    if isinstance(a, torch.Tensor):
+        return isinstance(b, torch.Tensor) and a.dtype == b.dtype and torch.equal(a, b)
+    if isinstance(a, dict):
+        return isinstance(b, dict) and a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
+    if isinstance(a, (list, tuple)):
+        return type(a) is type(b) and len(a) == len(b) and all(map(_same, a, b))
+    return a == b
+
+
+def test_the_zip_s_prepared_knowledge_is_the_reference_s_and_a_stale_one_is_ignored(
+        autograder_zip, tmp_path, caplog):
+    """The zip ships the reference's results (the grade then neither imports nor runs it); they
+    equal what the grader computes in-process, and a file made from other files is not trusted."""
+    import torch
+    from grader import context
+    path = tmp_path / C.PREPARED_KNOWLEDGE
+    with zipfile.ZipFile(autograder_zip) as zf:
+        path.write_bytes(zf.read(C.PREPARED_KNOWLEDGE))
+    prepared = context.read_prepared(path)
+    assert prepared is not None
+    shipped, here = context.build_knowledge(prepared), context.load()
+    assert shipped.reference is None
+    assert _same(shipped.expected, here.expected)
+    without_timeout = [{name: {k: v for k, v in args.items() if k != "part_timeout"}
+                        for name, args in knowledge.probe_args.items()} for knowledge in (shipped, here)]
+    assert _same(*without_timeout)        # the part time limit is each machine's own
+    stale = dict(prepared, fingerprint="0" * 64)
+    torch.save(stale, path)
+    with caplog.at_level("WARNING"):
+        assert context.read_prepared(path) is None
+    assert "made from other files" in caplog.text

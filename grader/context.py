@@ -22,8 +22,11 @@ import contextlib
 import ctypes
 import functools
 import gc
+import hashlib
 import importlib
 import importlib.util
+import io
+import logging
 import pkgutil
 import statistics
 import sys
@@ -159,14 +162,27 @@ def run_model_limit(calibration_s):
     return float(min(C.RUN_MODEL_TIMEOUT_CAP_S, max(C.RUN_MODEL_TIMEOUT_FLOOR_S, scaled)))
 
 
-def build_knowledge():
+def build_knowledge(prepared=None):
+    """The knowledge of this process: the reference's expected results from `prepared` (see
+    read_prepared) when given, else computed here with the reference imported."""
     rows, labels = fixtures.read_batch(C.HIDDEN_DIR / C.HIDDEN_FILE)
     calibration_s = calibrate()
-    k = Knowledge(reference=import_reference(), checkpoint=models.load_checkpoint(C.CHECKPOINT),
+    k = Knowledge(reference=None if prepared else import_reference(),
+                  checkpoint=models.load_checkpoint(C.CHECKPOINT),
                   hidden_rows=rows, hidden_labels=labels,
                   hidden_file=fixtures.cifar_batch_bytes(rows, [0] * len(labels), "evaluation batch"),
                   calibration_s=calibration_s, run_model_limit_s=run_model_limit(calibration_s),
                   check_part_timeout_s=C.CHECK_PART_TIMEOUT_S * speed_factor(calibration_s))
+    if prepared is not None:
+        k.probe_args, k.expected = prepared["probe_args"], prepared["expected"]
+    else:
+        _prepare(k)
+    k.probe_args[FUNCTIONS_PROBE]["part_timeout"] = k.check_part_timeout_s   # this machine's
+    return k
+
+
+def _prepare(k):
+    """Each suite's probe args and the reference's results on them, into `k`."""
     parts = {}    # the checks probe: suite -> {part: its args}, run in this order by the child
     k.probe_args = {FUNCTIONS_PROBE: {"part_timeout": k.check_part_timeout_s, "parts": parts}}
     for module in SUITES:
@@ -180,7 +196,51 @@ def build_knowledge():
             parts[name] = args
         else:
             k.probe_args[module.PROBE] = args
-    return k
+
+
+# --- the reference's results, computed once when the zip is built ---------------------------------
+# Shipped in the zip (package.py), so that a grade on Gradescope neither imports the reference nor
+# re-runs it (less memory for the parent, less time before the first probe). The fingerprint
+# covers every file those results come from: a stale file is ignored, never trusted.
+PREPARED_FILE = C.ROOT / C.PREPARED_KNOWLEDGE
+
+
+def fingerprint():
+    """SHA-256 over the files the reference's expected results depend on."""
+    grader_dir = Path(__file__).resolve().parent
+    paths = [C.ROOT / "mpconfig.py", C.ROOT / "models.py", C.REFERENCE_SOLUTION, C.CHECKPOINT,
+             C.DATA_MANIFEST, Path(__file__).resolve(),
+             *sorted(SUITES_DIR.glob("*.py")), *sorted((grader_dir / "probes").glob("*.py"))]
+    digest = hashlib.sha256()
+    for path in paths:
+        digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()
+
+
+def prepared_bytes():
+    """The prepared knowledge file's content, computed here (the reference imported)."""
+    k = build_knowledge()
+    buffer = io.BytesIO()
+    torch.save({"fingerprint": fingerprint(), "probe_args": k.probe_args, "expected": k.expected},
+               buffer)
+    return buffer.getvalue()
+
+
+def read_prepared(path=PREPARED_FILE):
+    """The prepared knowledge if `path` holds one made from these very files; else None (a
+    checkout has none; a stale or unreadable one is logged and ignored)."""
+    if not path.is_file():
+        return None
+    try:
+        data = torch.load(path, map_location="cpu", weights_only=True)
+        if data["fingerprint"] == fingerprint():
+            return data
+        why = "it was made from other files than these"
+    except Exception as exc:  # unreadable: computed here instead, as in a checkout
+        why = f"{type(exc).__name__}: {exc}"
+    logging.getLogger(__name__).warning("grader: ignoring %s (%s); computing the reference's "
+                                        "results here", path, why)
+    return None
 
 
 @dataclass
@@ -279,7 +339,7 @@ def _give_back_memory():
 @functools.lru_cache(maxsize=None)
 def load():
     """The trusted knowledge, built on the first call (a few seconds) and kept for the process."""
-    knowledge = build_knowledge()
+    knowledge = build_knowledge(read_prepared())
     _give_back_memory()
     return knowledge
 

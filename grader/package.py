@@ -5,6 +5,7 @@ Layout of the zip (unpacked by Gradescope into /autograder/source):
     setup.sh, run_autograder      Gradescope's two entry points, at the top level
     requirements-grading.txt      the pinned packages setup.sh installs (Python 3.10+)
     deploy.json                   the Gradescope timeout it was built for (grader/deadline.py)
+    prepared_knowledge.pt         the reference's expected results (grader/context.py: read_prepared)
     mpconfig.py, models.py, resnet18.pt
     grader/                       without catalogue/ (the grader's own test cases) and caches
     reference/                    the reference solution and what the grader imports from it
@@ -112,9 +113,12 @@ def build(out=C.AUTOGRADER_ZIP, timeout_min=C.GRADESCOPE_TIMEOUT_MIN):
     if warning:
         print(warning)
     entries = members()
+    from grader import context   # torch and the reference: only when a zip is really built
+    prepared = context.prepared_bytes()
     out.parent.mkdir(parents=True, exist_ok=True)
     with open_atomic(out, "wb") as f, zipfile.ZipFile(f, "w", zipfile.ZIP_DEFLATED) as zf:
         for name, path, mode in entries:
             _add(zf, name, path.read_bytes(), mode)
         _add(zf, C.DEPLOY_FILE, deploy, 0o644)
+        _add(zf, C.PREPARED_KNOWLEDGE, prepared, 0o600)
     return out

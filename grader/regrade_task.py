@@ -42,7 +42,7 @@ THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS",
 SHIP_MAX_BYTES = 8 << 20          # larger submission folders are read on the worker (shared disk)
 START_S = 300                     # interpreter, torch, calibration, the reference's answers
 # The longest a grade may legitimately take: every probe at its production limit, plus start-up.
-GRADE_LIMIT_S = (C.PROBE_IMPORT_TIMEOUT_S + C.CHECKS_TIMEOUT_S + C.RUN_MODEL_TIMEOUT_CAP_S
+GRADE_LIMIT_S = (C.PROBE_IMPORT_TIMEOUT_S + C.CHECKS_TIMEOUT_S * C.CHECK_SCALE_MAX + C.RUN_MODEL_TIMEOUT_CAP_S
                  + C.RUN_MODEL_EXTRA_S + START_S)
 POLL_S = 1.0                      # how soon a cancelled task kills its grade
 STOP_GRACE_S = 10                 # SIGTERM (the launcher sweeps its tree), then SIGKILL

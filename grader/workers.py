@@ -49,7 +49,8 @@ class WorkerReport:
 
 def grade_limit_s(run_model_limit_s):
     """The longest a grade may legitimately take: every probe at its time limit."""
-    return C.PROBE_IMPORT_TIMEOUT_S + C.CHECKS_TIMEOUT_S + run_model_limit_s + C.RUN_MODEL_EXTRA_S
+    return (C.PROBE_IMPORT_TIMEOUT_S + C.CHECKS_TIMEOUT_S * C.CHECK_SCALE_MAX + run_model_limit_s
+            + C.RUN_MODEL_EXTRA_S)
 
 
 def probe_threads(jobs):
