@@ -151,7 +151,7 @@ def check_container():
     memory, cpus = container.memory_limit_mb(), container.cpu_limit()
     print(f"grader: container {cpus:g} CPU, memory limit "
           f"{'none' if memory is None else f'{memory:.0f} MB'}; probes get "
-          f"{default_threads()} thread(s)", flush=True)
+          f"{default_threads()} thread(s)", file=sys.stderr, flush=True)
     if memory is not None and memory < C.CONTAINER_MIN_MB * 0.98:
         raise ContainerTooSmall(
             f"this container has {memory:.0f} MB of memory, and the grader needs at least "
@@ -175,6 +175,9 @@ def run(submission_dir, results_path=None, budget=None):
         t0 = time.perf_counter()
         context.load()                      # trusted knowledge, before any child starts
         outcome.preload_seconds = time.perf_counter() - t0
+        from grader.sandbox.limits import probe_memory_mb
+        print(f"grader: ready in {outcome.preload_seconds:.1f} s; each probe's memory cap "
+              f"{probe_memory_mb()} MB", file=sys.stderr, flush=True)
         submission_dir = Path(submission_dir)
         note = ""
         if not (submission_dir / SUBMISSION_FILE).is_file():
