@@ -190,6 +190,7 @@ def test_run_model_judge_scores_a_perfect_model_fully():
 
 @pytest.mark.parametrize("bad", [
     lambda l: l[:, :7],                                  # 7 classes
+    lambda l: l[None],                                   # 3-d
     lambda l: l[:-1],                                    # a row missing
     lambda l: l.t(),                                     # transposed
     lambda l: torch.where(torch.arange(len(l))[:, None] == 3, float("nan"), l),
@@ -201,6 +202,23 @@ def test_run_model_judge_refuses_malformed_logits(bad):
     verdict = run_model.judge_accuracy({"logits": bad(logits), "flip_logits": logits[:20]}, ans)
     assert verdict["share"] == 0.0 and verdict["accuracy"] is None
     assert "expected" in verdict["lines"][0] or "NaN" in verdict["lines"][0]
+
+
+def test_run_model_judge_scores_extra_columns_and_counts_their_predictions_wrong():
+    """One defect, one deduction: a 10-way head loses 3.3, not 7.3; the argmax runs over every
+    column, and a prediction of class 8 or 9 is simply wrong."""
+    ans = _hidden_ans()
+    labels = ans["labels"]
+    logits = torch.cat([_perfect_logits(labels), torch.zeros(len(labels), 2)], dim=1)
+    verdict = run_model.judge_accuracy({"logits": logits, "flip_logits": logits[:20]}, ans)
+    assert verdict["share"] == 1.0 and verdict["accuracy"] == 1.0
+    assert any("10 logits per image" in line for line in verdict["lines"])
+    logits[30:, 9] = 100.0                               # 10 of 40 images predicted as class 9
+    verdict = run_model.judge_accuracy({"logits": logits, "flip_logits": logits[:20]}, ans,
+                                       flip_gap_max=1.0)
+    assert verdict["accuracy"] == pytest.approx(30 / 40)
+    assert any("the 10 images predicted as class 8 or above count as wrong" in line
+               for line in verdict["lines"])
 
 
 def test_run_model_judge_flags_a_memorised_lookup_table():
