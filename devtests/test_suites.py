@@ -287,10 +287,32 @@ def test_gradient_and_output_judges():
     assert model.judge_gradients({"b.w": "nonzero", "h.w": "nonzero"}, build, ans)
     assert model.judge_gradients({"b.w": "none", "h.w": "none"}, build, ans)
     assert model.judge_gradients({"b.w": "none", "h.w": "nonfinite"}, build, ans)
+    assert model.gradient_notes({"b.w": "none", "h.w": "nonzero"}, build, ans) == []
     good = {"type": "torch.Tensor", "shape": [1, 8], "dtype": "torch.float32", "finite": True}
     assert model.judge_outputs([{"n": 1, "output": good}], ans) == []
     assert model.judge_outputs([{"n": 1, "output": dict(good, shape=[1, 10])}], ans)
     assert model.judge_outputs([{"n": 1, "output": dict(good, finite=False)}], ans)
+
+
+def test_gradient_judge_notes_an_unused_layer_without_failing():
+    """3.4 judges the backbone (no gradient) and the head (a gradient); an unused trainable layer
+    outside the backbone is a printed note, not a lost point."""
+    def param(name, grad):
+        return {"name": name, "kind": "param", "digest": name, "requires_grad": grad, "shape": [8]}
+    build = {"is_module": True, "fingerprint": [param("b.w", False), param("h.w", True),
+                                                 param("left.w", True), param("left.b", True)]}
+    ans = {"backbone": [{"key": "conv1.weight", "kind": "param", "digest": "b.w"}]}
+    grads = {"b.w": "none", "h.w": "nonzero", "left.w": "none", "left.b": "none"}
+    assert model.judge_gradients(grads, build, ans) == []
+    notes = model.gradient_notes(grads, build, ans)
+    assert len(notes) == 1 and "2 trainable parameters" in notes[0] and "left.w" in notes[0]
+    # The head unused too: no gradient anywhere outside the backbone is a lost point, no note.
+    unused = dict(grads, **{"h.w": "none"})
+    assert "is the new head used" in model.judge_gradients(unused, build, ans)[0]
+    assert model.gradient_notes(unused, build, ans) == []
+    # A gradient reaching the backbone still fails, whatever the head does.
+    assert "backbone must be frozen" in model.judge_gradients(dict(grads, **{"b.w": "nonzero"}),
+                                                              build, ans)[0]
 
 
 # --- judges: train() ---------------------------------------------------------------------------
