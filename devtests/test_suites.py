@@ -491,3 +491,59 @@ def test_lengths_judge_names_a_wrong_label_and_a_short_label_list():
     data = dict(data, labels=[0, 1, 2])
     assert "asked for 4 labels and got 3" in dataset.judge_lengths(data, ans)[0]
     assert dataset.judge_lengths(dict(data, labels=[0, 1, 2, 3]), ans) == []
+
+
+# --- judges: dataset items (1.2) -------------------------------------------------------------
+def _items_case(image, seed=3):
+    """(data, expected) for judge_items: one item whose image is `image(row)`, a function of the
+    file's row of 3072 values, described as the probe describes it."""
+    import numpy as np
+    from grader.probes import common
+    from grader.probes import dataset as child
+    row = np.random.default_rng(seed).integers(0, 256, 3072, dtype=np.uint8)
+    hwc = row.reshape(3, 32, 32).transpose(1, 2, 0)
+    want = torch.from_numpy(np.ascontiguousarray(hwc))
+    tensor = want.permute(2, 0, 1).float().div(255)
+    expected = {"files": ["a", "b"], "first_length": 1, "indices": [0], "labels": [3],
+                "raw": [want], "tensor": [tensor]}
+    given = image(row)
+    data = {"raw": [{"describe": common.describe(given), "label": 3,
+                     "label_describe": common.describe(3), "image": child._pixels(given)}],
+            "tensor": [{"describe": common.describe(tensor), "label": 3, "image": tensor}]}
+    return data, expected
+
+
+def test_items_judge_accepts_every_faithful_form_of_the_image():
+    """1.2 checks that the pixels are the file's, in the right order: HWC or CHW, numpy or
+    tensor (or PIL), uint8 or float scaled to [0, 1]."""
+    import numpy as np
+    from PIL import Image
+    hwc = lambda row: row.reshape(3, 32, 32).transpose(1, 2, 0)   # noqa: E731
+    faithful = {
+        "HWC uint8 numpy": hwc,
+        "CHW uint8 numpy": lambda row: row.reshape(3, 32, 32),
+        "CHW uint8 tensor": lambda row: torch.from_numpy(row.reshape(3, 32, 32)),
+        "HWC uint8 tensor": lambda row: torch.from_numpy(np.ascontiguousarray(hwc(row))),
+        "CHW float tensor (ToTensor)": lambda row: torch.from_numpy(row.reshape(3, 32, 32)).float() / 255,
+        "HWC float64 numpy / 255.0": lambda row: hwc(row) / 255.0,
+        "PIL image": lambda row: Image.fromarray(np.ascontiguousarray(hwc(row))),
+    }
+    for name, image in faithful.items():
+        assert dataset.judge_items(*_items_case(image)) == [], name
+
+
+def test_items_judge_refuses_scrambled_or_unscaled_images_in_the_image_types_words():
+    hwc = lambda row: row.reshape(3, 32, 32).transpose(1, 2, 0)   # noqa: E731
+    scrambled = dataset.judge_items(*_items_case(lambda row: row.reshape(32, 32, 3)))
+    assert len(scrambled) == 1 and "pixel values differ" in scrambled[0]
+    flat = dataset.judge_items(*_items_case(lambda row: row))
+    assert "shape (3072,)" in flat[0]
+    unscaled = dataset.judge_items(*_items_case(lambda row: hwc(row).astype("float32")))
+    assert "dtype float32" in unscaled[0] and "[0, 1]" in unscaled[0] and "torch." not in unscaled[0]
+    numpy_int = dataset.judge_items(*_items_case(lambda row: hwc(row).astype("int64")))
+    assert "dtype int64; expected uint8" in numpy_int[0] and "torch." not in numpy_int[0]
+    tensor_int = dataset.judge_items(*_items_case(lambda row: torch.from_numpy(row.astype("int64"))
+                                                  .reshape(3, 32, 32)))
+    assert "dtype torch.int64; expected torch.uint8" in tensor_int[0]
+    halved = dataset.judge_items(*_items_case(lambda row: torch.from_numpy(row.reshape(3, 32, 32)).float() / 510))
+    assert "pixel values differ" in halved[0]
