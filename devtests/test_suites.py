@@ -547,3 +547,31 @@ def test_items_judge_refuses_scrambled_or_unscaled_images_in_the_image_types_wor
     assert "dtype torch.int64; expected torch.uint8" in tensor_int[0]
     halved = dataset.judge_items(*_items_case(lambda row: torch.from_numpy(row.reshape(3, 32, 32)).float() / 510))
     assert "pixel values differ" in halved[0]
+
+
+# --- test() checks: one defect, one deduction --------------------------------------------------
+def test_a_test_without_eval_loses_6_2_only(monkeypatch):
+    """The child side of 6.x run in this process on the reference and on the catalogue's
+    test_train_mode (test() never calls model.eval()): the accuracy it returns is right (6.1 is
+    judged on a model whose output does not depend on its mode), the batch-norm statistics it
+    overwrites fail 6.2."""
+    import sys
+    import types
+    from grader import catalogue
+    from grader.probes import testing as child
+    monkeypatch.chdir(C.ROOT)
+    args = dict(C.TEST_CHECK, batch_sizes=list(C.TEST_CHECK["batch_sizes"]), file=C.TEST_FILE,
+                seed=C.FIXTURE_SEED)
+    no_eval = next(e for e in catalogue.entries() if e.name == "test_train_mode")
+    answers = {}
+    for name, source in (("reference", C.REFERENCE_SOLUTION.read_text()), ("no_eval", no_eval.source())):
+        module = types.ModuleType("submitted")
+        exec(compile(source, "submitted.py", "exec"), module.__dict__)
+        monkeypatch.setitem(sys.modules, "submitted", module)
+        answers[name] = child.test_check(args)
+    expected = {"accuracies": [r["value"] for r in answers["reference"]],
+                "images": C.TEST_CHECK["images"], "batch_sizes": args["batch_sizes"]}
+    assert testing.judge_unchanged(answers["reference"]) == []
+    assert testing.judge_accuracy(answers["no_eval"], expected) == []
+    problems = testing.judge_unchanged(answers["no_eval"])
+    assert problems and "running_" in problems[0], problems
