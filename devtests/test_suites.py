@@ -103,6 +103,20 @@ def _iter_cases(suite):
             yield item
 
 
+def test_no_training_mode_forward_on_a_single_image():
+    """Issue 13, item 3: batch norm in training mode raises on one image (layer4's maps are 1x1),
+    so every check that runs a model in training mode feeds it batches of at least 2: 3.4's
+    backward pass, train()'s loader (5.x), test()'s loaders (6.x: test() may forget eval()).
+    Batches of one run in eval mode only (3.3's MODEL_CHECK_BATCH_SIZES)."""
+    assert C.MODEL_CHECK_GRAD_IMAGES >= 2
+    n, size = C.TRAIN_CHECK["images"], C.TRAIN_CHECK["batch_size"]
+    assert min(n, size) >= 2 and n % size != 1
+    n = C.TEST_CHECK["images"]
+    for size in C.TEST_CHECK["batch_sizes"]:
+        assert min(n, size) >= 2 and n % size != 1, size
+    assert 1 in C.MODEL_CHECK_BATCH_SIZES     # eval mode (grader/probes/model.py model_outputs)
+
+
 def test_tiers_are_ordered_and_shares_monotone():
     thresholds = [t for t, _ in C.ACCURACY_TIERS]
     shares = [s for _, s in C.ACCURACY_TIERS]
