@@ -247,18 +247,19 @@ def as_number(value):
 
 def in_training_mode(model):
     """The model with every layer in training mode, batch norm included, as the autograder hands
-    it to test(): nn.Module.train, not FinetuneNet.train, which keeps frozen batch norm in eval
-    mode. A test() that does not call model.eval() then gives other predictions and overwrites
-    the batch-norm statistics."""
+    it to test() for 6.2: nn.Module.train, not FinetuneNet.train, which keeps frozen batch norm in
+    eval mode. A test() that does not call model.eval() then overwrites the batch-norm
+    statistics."""
     return nn.Module.train(model, True)
 
 
 @graded("6.1")
 def test_6_1_accuracy(submitted, test_batch):
-    """test() returns the fraction (not a percentage) of images whose largest logit is the label,
-    computed in eval mode."""
+    """test() returns the fraction (not a percentage) of images whose largest logit is the label.
+    The model comes in eval mode, so this test judges the number alone (test 6.2 checks that
+    test() switches to eval mode)."""
     subset, loader = small_loader(submitted, 0, 100, 32)
-    model = in_training_mode(submitted.build_model())
+    model = submitted.build_model().eval()
     result = submitted.test(loader, model)
     acc = as_number(result)
     check(acc is not None, "test", "a number, e.g. correct / total", describe(result))
