@@ -175,8 +175,8 @@ _TRANSFORM_WANTS_TENSOR_OR_PIL = re.compile(
 
 
 def _keys_passed(exc):
-    """For a KeyError: 'name = {...} has the keys ...' for each dict argument of the deepest
-    submitted.py function on the traceback (what the grader, or the student's own code, passed)."""
+    """For a KeyError: which keys the dict arguments of the deepest submitted.py function on the
+    traceback held (what the grader, or the student's own code, passed it), or None."""
     tb, frame = exc.__traceback__, None
     while tb is not None:
         if Path(tb.tb_frame.f_code.co_filename).name == SUBMISSION_FILE:
@@ -189,9 +189,7 @@ def _keys_passed(exc):
     found = [f"{name} with the keys {', '.join(repr(k) for k in list(value)[:8])}"
              for name, value in ((n, frame.f_locals.get(n)) for n in names)
              if isinstance(value, dict) and len(value) <= 50]
-    if not found:
-        return None
-    if not exc.args:
+    if not found or not exc.args:
         return None
     return (f"{code.co_name}() got {' and '.join(found)}; no key {exc.args[0]!r} (its docstring lists "
             "the keys the grader passes)")
