@@ -2,7 +2,87 @@
 
 Run them from the MP folder with:  python -m pytest tests
 
-Each test is marked with the graded test it mirrors: def as_hwc_pixels(image):
+Each test is marked with the graded test it mirrors: @graded("1.2") is test 1.2 on Gradescope.
+The run ends with a table of the graded tests, their points and how your code did here. Passing
+here does not guarantee the points (the autograder asks more questions, and tests 7.x train your
+model with run_model() and measure it on hidden images), but a failure here means a part of your
+code does not yet do what its docstring asks. A test's docstring is the hint shown when it fails.
+"""
+import inspect
+import math
+import numbers
+import sys
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+TEST_FILE = "cifar10_batches/test_batch"
+graded = pytest.mark.graded
+
+
+def where(name):
+    """`name` (a function or method of submitted.py, e.g. "CIFAR10.__getitem__") with the line
+    where it starts in your submitted.py, when it can be found there."""
+    obj = sys.modules.get("submitted")
+    for part in name.split("."):
+        obj = getattr(obj, part, None)
+    try:
+        line = inspect.getsourcelines(inspect.unwrap(obj))[1]
+        path = inspect.getsourcefile(obj)
+    except (TypeError, OSError):
+        return name
+    if path is None or not path.endswith("submitted.py"):
+        return name
+    return f"{name} (submitted.py, line {line})"
+
+
+def check(ok, function, expected, found, hint=""):
+    """Fail, naming your function and its line, with what was expected and what was found."""
+    __tracebackhide__ = True
+    if not ok:
+        raise AssertionError(f"{where(function)}: expected {expected}, found {found}"
+                       + (f"\nhint: {hint}" if hint else ""))
+
+
+def raw_images(batch):
+    """The images of a pickled batch as HWC uint8 arrays, the format the dataset starts from."""
+    return np.array(batch[b"data"]).reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
+
+
+def checkpoint_tensors():
+    """The pretrained backbone's tensors (all but the old fc head), from resnet18.pt."""
+    state = torch.load("resnet18.pt", map_location="cpu", weights_only=True)
+    return {k: v for k, v in state.items() if not k.startswith("fc.") and v.is_floating_point()}
+
+
+def is_pretrained(param, tensors):
+    return any(t.shape == param.shape and torch.equal(t, param.detach()) for t in tensors.values())
+
+
+def describe(value):
+    """A short description of a value for a message (never a whole array)."""
+    if isinstance(value, (torch.Tensor, np.ndarray)):
+        return f"{type(value).__name__} of shape {tuple(value.shape)}, dtype {value.dtype}"
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+# --- 1. Dataset ---------------------------------------------------------------------------
+@graded("1.1")
+def test_1_1_length(submitted, test_batch):
+    """len(dataset) counts the images of every file in data_files."""
+    dataset = submitted.build_dataset([TEST_FILE])
+    n = len(test_batch[b"labels"])
+    check(len(dataset) == n, "CIFAR10.__len__", f"len(dataset) == {n} (the images in {TEST_FILE})",
+          len(dataset))
+    two = submitted.build_dataset([TEST_FILE, TEST_FILE])
+    check(len(two) == 2 * n, "CIFAR10.__init__", f"{2 * n} images from the same file listed twice",
+          len(two), "load every file of data_files, not only the first")
+
+
+def as_hwc_pixels(image):
     """An image in any faithful form (HWC or CHW; numpy, tensor or PIL; uint8, or floats scaled
     to [0, 1] as ToTensor gives) as its (32, 32, 3) pixel values 0..255 (float64), or a string
     saying why it is not one."""
