@@ -326,11 +326,12 @@ def run_model():
     scaled to the speed of the machine it runs on.
 
     A last batch of one image: the training set holds 40,000 images, so a batch size that
-    leaves one over (40,000 % batch_size == 1: 3, 67, 199 or 201) ends each epoch on one image.
-    In training mode, batch norm cannot normalise one image (layer4's maps are 1x1 here) and
-    raises "Expected more than 1 value per channel when training". Pass drop_last=True to the
-    training DataLoader, or keep the frozen backbone's batch norm in eval mode (as
-    FinetuneNet.train does).
+    leaves one over (40,000 % batch_size == 1: 3, 67, 199, 201 or 597, among others) ends each
+    epoch on one image. In training mode, batch norm cannot normalise one image (layer4's maps
+    are 1x1 here) and raises "Expected more than 1 value per channel when training". Pass
+    drop_last=True to the training DataLoader, or keep the frozen backbone's batch norm in eval
+    mode (as FinetuneNet.train does). The grader itself never runs your model in training mode
+    on a batch of one.
     """
     ################# Your Code Starts Here #################
     raise NotImplementedError("You need to write this part!")

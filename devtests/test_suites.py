@@ -103,6 +103,20 @@ def _iter_cases(suite):
             yield item
 
 
+def test_no_training_mode_forward_on_a_single_image():
+    """Issue 13, item 3: batch norm in training mode raises on one image (layer4's maps are 1x1),
+    so every check that runs a model in training mode feeds it batches of at least 2: 3.4's
+    backward pass, train()'s loader (5.x), test()'s loaders (6.x: test() may forget eval()).
+    Batches of one run in eval mode only (3.3's MODEL_CHECK_BATCH_SIZES)."""
+    assert C.MODEL_CHECK_GRAD_IMAGES >= 2
+    n, size = C.TRAIN_CHECK["images"], C.TRAIN_CHECK["batch_size"]
+    assert min(n, size) >= 2 and n % size != 1
+    n = C.TEST_CHECK["images"]
+    for size in C.TEST_CHECK["batch_sizes"]:
+        assert min(n, size) >= 2 and n % size != 1, size
+    assert 1 in C.MODEL_CHECK_BATCH_SIZES     # eval mode (grader/probes/model.py model_outputs)
+
+
 def test_tiers_are_ordered_and_shares_monotone():
     thresholds = [t for t, _ in C.ACCURACY_TIERS]
     shares = [s for _, s in C.ACCURACY_TIERS]
@@ -190,6 +204,7 @@ def test_run_model_judge_scores_a_perfect_model_fully():
 
 @pytest.mark.parametrize("bad", [
     lambda l: l[:, :7],                                  # 7 classes
+    lambda l: l[None],                                   # 3-d
     lambda l: l[:-1],                                    # a row missing
     lambda l: l.t(),                                     # transposed
     lambda l: torch.where(torch.arange(len(l))[:, None] == 3, float("nan"), l),
@@ -201,6 +216,23 @@ def test_run_model_judge_refuses_malformed_logits(bad):
     verdict = run_model.judge_accuracy({"logits": bad(logits), "flip_logits": logits[:20]}, ans)
     assert verdict["share"] == 0.0 and verdict["accuracy"] is None
     assert "expected" in verdict["lines"][0] or "NaN" in verdict["lines"][0]
+
+
+def test_run_model_judge_scores_extra_columns_and_counts_their_predictions_wrong():
+    """One defect, one deduction: a 10-way head loses 3.3, not 7.3; the argmax runs over every
+    column, and a prediction of class 8 or 9 is simply wrong."""
+    ans = _hidden_ans()
+    labels = ans["labels"]
+    logits = torch.cat([_perfect_logits(labels), torch.zeros(len(labels), 2)], dim=1)
+    verdict = run_model.judge_accuracy({"logits": logits, "flip_logits": logits[:20]}, ans)
+    assert verdict["share"] == 1.0 and verdict["accuracy"] == 1.0
+    assert any("10 logits per image" in line for line in verdict["lines"])
+    logits[30:, 9] = 100.0                               # 10 of 40 images predicted as class 9
+    verdict = run_model.judge_accuracy({"logits": logits, "flip_logits": logits[:20]}, ans,
+                                       flip_gap_max=1.0)
+    assert verdict["accuracy"] == pytest.approx(30 / 40)
+    assert any("the 10 images predicted as class 8 or above count as wrong" in line
+               for line in verdict["lines"])
 
 
 def test_run_model_judge_flags_a_memorised_lookup_table():
@@ -269,10 +301,32 @@ def test_gradient_and_output_judges():
     assert model.judge_gradients({"b.w": "nonzero", "h.w": "nonzero"}, build, ans)
     assert model.judge_gradients({"b.w": "none", "h.w": "none"}, build, ans)
     assert model.judge_gradients({"b.w": "none", "h.w": "nonfinite"}, build, ans)
+    assert model.gradient_notes({"b.w": "none", "h.w": "nonzero"}, build, ans) == []
     good = {"type": "torch.Tensor", "shape": [1, 8], "dtype": "torch.float32", "finite": True}
     assert model.judge_outputs([{"n": 1, "output": good}], ans) == []
     assert model.judge_outputs([{"n": 1, "output": dict(good, shape=[1, 10])}], ans)
     assert model.judge_outputs([{"n": 1, "output": dict(good, finite=False)}], ans)
+
+
+def test_gradient_judge_notes_an_unused_layer_without_failing():
+    """3.4 judges the backbone (no gradient) and the head (a gradient); an unused trainable layer
+    outside the backbone is a printed note, not a lost point."""
+    def param(name, grad):
+        return {"name": name, "kind": "param", "digest": name, "requires_grad": grad, "shape": [8]}
+    build = {"is_module": True, "fingerprint": [param("b.w", False), param("h.w", True),
+                                                 param("left.w", True), param("left.b", True)]}
+    ans = {"backbone": [{"key": "conv1.weight", "kind": "param", "digest": "b.w"}]}
+    grads = {"b.w": "none", "h.w": "nonzero", "left.w": "none", "left.b": "none"}
+    assert model.judge_gradients(grads, build, ans) == []
+    notes = model.gradient_notes(grads, build, ans)
+    assert len(notes) == 1 and "2 trainable parameters" in notes[0] and "left.w" in notes[0]
+    # The head unused too: no gradient anywhere outside the backbone is a lost point, no note.
+    unused = dict(grads, **{"h.w": "none"})
+    assert "is the new head used" in model.judge_gradients(unused, build, ans)[0]
+    assert model.gradient_notes(unused, build, ans) == []
+    # A gradient reaching the backbone still fails, whatever the head does.
+    assert "backbone must be frozen" in model.judge_gradients(dict(grads, **{"b.w": "nonzero"}),
+                                                              build, ans)[0]
 
 
 # --- judges: train() ---------------------------------------------------------------------------
@@ -451,3 +505,87 @@ def test_lengths_judge_names_a_wrong_label_and_a_short_label_list():
     data = dict(data, labels=[0, 1, 2])
     assert "asked for 4 labels and got 3" in dataset.judge_lengths(data, ans)[0]
     assert dataset.judge_lengths(dict(data, labels=[0, 1, 2, 3]), ans) == []
+
+
+# --- judges: dataset items (1.2) -------------------------------------------------------------
+def _items_case(image, seed=3):
+    """(data, expected) for judge_items: one item whose image is `image(row)`, a function of the
+    file's row of 3072 values, described as the probe describes it."""
+    import numpy as np
+    from grader.probes import common
+    from grader.probes import dataset as child
+    row = np.random.default_rng(seed).integers(0, 256, 3072, dtype=np.uint8)
+    hwc = row.reshape(3, 32, 32).transpose(1, 2, 0)
+    want = torch.from_numpy(np.ascontiguousarray(hwc))
+    tensor = want.permute(2, 0, 1).float().div(255)
+    expected = {"files": ["a", "b"], "first_length": 1, "indices": [0], "labels": [3],
+                "raw": [want], "tensor": [tensor]}
+    given = image(row)
+    data = {"raw": [{"describe": common.describe(given), "label": 3,
+                     "label_describe": common.describe(3), "image": child._pixels(given)}],
+            "tensor": [{"describe": common.describe(tensor), "label": 3, "image": tensor}]}
+    return data, expected
+
+
+def test_items_judge_accepts_every_faithful_form_of_the_image():
+    """1.2 checks that the pixels are the file's, in the right order: HWC or CHW, numpy or
+    tensor (or PIL), uint8 or float scaled to [0, 1]."""
+    import numpy as np
+    from PIL import Image
+    hwc = lambda row: row.reshape(3, 32, 32).transpose(1, 2, 0)   # noqa: E731
+    faithful = {
+        "HWC uint8 numpy": hwc,
+        "CHW uint8 numpy": lambda row: row.reshape(3, 32, 32),
+        "CHW uint8 tensor": lambda row: torch.from_numpy(row.reshape(3, 32, 32)),
+        "HWC uint8 tensor": lambda row: torch.from_numpy(np.ascontiguousarray(hwc(row))),
+        "CHW float tensor (ToTensor)": lambda row: torch.from_numpy(row.reshape(3, 32, 32)).float() / 255,
+        "HWC float64 numpy / 255.0": lambda row: hwc(row) / 255.0,
+        "PIL image": lambda row: Image.fromarray(np.ascontiguousarray(hwc(row))),
+    }
+    for name, image in faithful.items():
+        assert dataset.judge_items(*_items_case(image)) == [], name
+
+
+def test_items_judge_refuses_scrambled_or_unscaled_images_in_the_image_types_words():
+    hwc = lambda row: row.reshape(3, 32, 32).transpose(1, 2, 0)   # noqa: E731
+    scrambled = dataset.judge_items(*_items_case(lambda row: row.reshape(32, 32, 3)))
+    assert len(scrambled) == 1 and "pixel values differ" in scrambled[0]
+    flat = dataset.judge_items(*_items_case(lambda row: row))
+    assert "shape (3072,)" in flat[0]
+    unscaled = dataset.judge_items(*_items_case(lambda row: hwc(row).astype("float32")))
+    assert "dtype float32" in unscaled[0] and "[0, 1]" in unscaled[0] and "torch." not in unscaled[0]
+    numpy_int = dataset.judge_items(*_items_case(lambda row: hwc(row).astype("int64")))
+    assert "dtype int64; expected uint8" in numpy_int[0] and "torch." not in numpy_int[0]
+    tensor_int = dataset.judge_items(*_items_case(lambda row: torch.from_numpy(row.astype("int64"))
+                                                  .reshape(3, 32, 32)))
+    assert "dtype torch.int64; expected torch.uint8" in tensor_int[0]
+    halved = dataset.judge_items(*_items_case(lambda row: torch.from_numpy(row.reshape(3, 32, 32)).float() / 510))
+    assert "pixel values differ" in halved[0]
+
+
+# --- test() checks: one defect, one deduction --------------------------------------------------
+def test_a_test_without_eval_loses_6_2_only(monkeypatch):
+    """The child side of 6.x run in this process on the reference and on the catalogue's
+    test_train_mode (test() never calls model.eval()): the accuracy it returns is right (6.1 is
+    judged on a model whose output does not depend on its mode), the batch-norm statistics it
+    overwrites fail 6.2."""
+    import sys
+    import types
+    from grader import catalogue
+    from grader.probes import testing as child
+    monkeypatch.chdir(C.ROOT)
+    args = dict(C.TEST_CHECK, batch_sizes=list(C.TEST_CHECK["batch_sizes"]), file=C.TEST_FILE,
+                seed=C.FIXTURE_SEED)
+    no_eval = next(e for e in catalogue.entries() if e.name == "test_train_mode")
+    answers = {}
+    for name, source in (("reference", C.REFERENCE_SOLUTION.read_text()), ("no_eval", no_eval.source())):
+        module = types.ModuleType("submitted")
+        exec(compile(source, "submitted.py", "exec"), module.__dict__)
+        monkeypatch.setitem(sys.modules, "submitted", module)
+        answers[name] = child.test_check(args)
+    expected = {"accuracies": [r["value"] for r in answers["reference"]],
+                "images": C.TEST_CHECK["images"], "batch_sizes": args["batch_sizes"]}
+    assert testing.judge_unchanged(answers["reference"]) == []
+    assert testing.judge_accuracy(answers["no_eval"], expected) == []
+    problems = testing.judge_unchanged(answers["no_eval"])
+    assert problems and "running_" in problems[0], problems

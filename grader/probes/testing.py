@@ -1,5 +1,5 @@
 """Child side of tests 6.x (grader/suites/testing.py): the submission's test() on the grader's
-model, with two batch sizes."""
+models, with two batch sizes."""
 import numbers
 
 import torch
@@ -17,28 +17,40 @@ def _accuracy_value(value):
     return float(value) if isinstance(value, numbers.Real) else None
 
 
+def _run_test(submitted, net, loader, watch):
+    """test(loader, net) on net given in training mode: (its value, the names of the tensors it
+    changed, gradients left behind included; [] unless watch: fingerprints cost seconds)."""
+    net.train()
+    net.zero_grad(set_to_none=True)
+    before = fixtures.fingerprint(net) if watch else []
+    value = submitted.test(loader, net)
+    if not watch:
+        return value, []
+    after = fixtures.fingerprint(net)
+    # Gradients left behind mean test() ran backward(): testing must not build them.
+    grads = [f"{name}.grad" for name, p in net.named_parameters() if p.grad is not None]
+    return value, [b["name"] for a, b in zip(before, after) if a["digest"] != b["digest"]] + grads
+
+
 def test_check(args):
+    """For each batch size, test() twice, each time on a model in training mode (as after
+    train()). The value comes from a model whose output does not depend on its mode (its
+    backbone's batch norm locked in eval mode): 6.1 judges the accuracy alone. The changes come
+    from a model whose batch norm follows the mode: a test() without model.eval() overwrites its
+    running statistics, which 6.2 judges. A forgotten eval() costs 6.2 only."""
     import submitted
     rows, labels = fixtures.read_batch(f"{DATA_DIR}/{args['file']}")
     first, n = args["first"], args["images"]
-    net = fixtures.GraderNet(models.load_checkpoint(CHECKPOINT), args["seed"], lock_backbone_eval=False)
-    # Given in training mode, as after train(): test() must switch to eval mode (else batch norm
-    # uses batch statistics and overwrites its running ones, which the fingerprint catches).
-    net.train()
+    checkpoint = models.load_checkpoint(CHECKPOINT)
+    steady = fixtures.GraderNet(checkpoint, args["seed"], lock_backbone_eval=True)
+    live = fixtures.GraderNet(checkpoint, args["seed"], lock_backbone_eval=False)
     out = []
     for batch_size in args["batch_sizes"]:
         loader = fixtures.labelled_loader(rows[first:first + n], labels[first:first + n], batch_size)
-        net.zero_grad(set_to_none=True)
-        before = fixtures.fingerprint(net)
-        value = submitted.test(loader, net)
-        after = fixtures.fingerprint(net)
-        # Gradients left behind mean test() ran backward(): testing must not build them.
-        grads = [f"{name}.grad" for name, p in net.named_parameters() if p.grad is not None]
+        value, _ = _run_test(submitted, steady, loader, watch=False)
+        _, changed = _run_test(submitted, live, loader, watch=True)
         out.append({"batch_size": batch_size, "describe": describe(value),
-                    "value": _accuracy_value(value),
-                    "changed": [b["name"] for a, b in zip(before, after)
-                                if a["digest"] != b["digest"]] + grads})
-        net.train()
+                    "value": _accuracy_value(value), "changed": changed})
     return out
 
 

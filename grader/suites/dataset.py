@@ -78,6 +78,42 @@ def judge_lengths(data, expected):
     return problems
 
 
+FLOAT_TOLERANCE = 0.25      # of a pixel value (0..255): float images scaled to [0, 1] may round
+
+
+def _dtype_words(d, image):
+    """(the image's dtype, the dtypes 1.2 accepts), in numpy's words for a numpy array (or
+    anything not a tensor) and torch's words for a tensor."""
+    if d["type"].startswith("torch."):
+        return str(image.dtype), "torch.uint8 (or a float dtype such as torch.float32, scaled to [0, 1])"
+    found = d.get("dtype") or str(image.dtype).removeprefix("torch.")
+    return found, "uint8 (or a float dtype such as float32, scaled to [0, 1])"
+
+
+def faithful_pixels(image, d):
+    """(the image as the file's (32, 32, 3) pixel values, as float64 in 0..255, None) or (None,
+    why it is no faithful form of an image). Faithful: HWC or CHW, numpy array, tensor or PIL
+    image, uint8 or floating point scaled to [0, 1] (what ToTensor gives)."""
+    shape = tuple(image.shape)
+    if shape == (3, 32, 32):
+        image = image.permute(1, 2, 0)
+    elif shape != (32, 32, 3):
+        return None, (f"the image has shape {shape}; expected (32, 32, 3) (height, width, channel: "
+                      "row.reshape(3, 32, 32).transpose(1, 2, 0)) or (3, 32, 32)")
+    if image.dtype == torch.uint8:
+        return image.double(), None
+    if not image.is_floating_point():
+        found, wanted = _dtype_words(d, image)
+        return None, f"the image has dtype {found}; expected {wanted}"
+    values = image.double()
+    if not bool(torch.isfinite(values).all()) or float(values.min()) < 0 or float(values.max()) > 1:
+        found, _ = _dtype_words(d, image)
+        return None, (f"the image has dtype {found} with values from {fmt(float(values.min()))} to "
+                      f"{fmt(float(values.max()))}; a float image must be scaled to [0, 1] (divide "
+                      "the uint8 pixels by 255, as ToTensor does), or give the uint8 pixels")
+    return values * 255, None
+
+
 def judge_items(data, expected):
     count = len(expected["indices"])
     for n in (len(data["raw"]), len(data["tensor"])):
@@ -87,19 +123,19 @@ def judge_items(data, expected):
     for k, i in enumerate(expected["indices"]):
         raw, want = data["raw"][k], expected["raw"][k]
         image = raw["image"]
+        pixels, why = (None, None) if image is None else faithful_pixels(image, raw["describe"])
         if image is None:
             problems.append(f"{_call(expected)}[{i}] (no transform): the image is a "
-                            f"{raw['describe']['type']}; expected the HWC uint8 numpy array of the "
-                            "file's pixels")
-        elif tuple(image.shape) != tuple(want.shape) or image.dtype != want.dtype:
-            problems.append(f"{_call(expected)}[{i}] (no transform): the image has shape "
-                            f"{tuple(image.shape)} and dtype {image.dtype}; expected shape (32, 32, 3) "
-                            "(height, width, channel) and dtype uint8: "
-                            "row.reshape(3, 32, 32).transpose(1, 2, 0)")
-        elif not torch.equal(image, want):
-            differ = int((image != want).sum())
-            problems.append(f"{_call(expected)}[{i}] (no transform): {differ} of {want.numel()} pixel values "
-                            f"differ from {_where(expected, i)}")
+                            f"{raw['describe']['type']}; expected the file's pixels, e.g. the HWC "
+                            "uint8 numpy array")
+        elif why:
+            problems.append(f"{_call(expected)}[{i}] (no transform): {why}")
+        else:
+            differ = int(((pixels - want.double()).abs() > FLOAT_TOLERANCE).sum())
+            if differ:
+                problems.append(f"{_call(expected)}[{i}] (no transform): {differ} of {want.numel()} "
+                                f"pixel values differ from {_where(expected, i)}: each row holds the "
+                                "1024 red values, then the 1024 green, then the 1024 blue, row by row")
         if raw["label"] is None:
             problems.append(f"{_call(expected)}[{i}]: the label is a {raw['label_describe']['type']}; "
                             "expected an int")
@@ -162,7 +198,7 @@ class DatasetChecks(GradedCase):
 
     @graded("1.2")
     def test_1_2_items(self):
-        """1.2 CIFAR10: items are the files' images (HWC uint8) and int labels"""
+        """1.2 CIFAR10: items are the files' images (any faithful form) and int labels"""
         data = self.part(PROBE, "dataset_items", "CIFAR10 indexing (__getitem__)")
         expected = self.ctx.expected("dataset")
         self.check(judge_items(data, expected),

@@ -107,24 +107,48 @@ def judge_outputs(outputs, expected):
     return problems
 
 
-def judge_gradients(grads, build, expected):
+def _head_params(build, expected):
+    """(backbone parameter names, trainable parameter names outside the backbone)."""
     params = [e for e in build["fingerprint"] if e["kind"] == "param"]
     backbone, _ = match_backbone(params, expected["backbone"], kinds=("param",))
     backbone = set(backbone)
+    return backbone, [e["name"] for e in params if e["name"] not in backbone and e["requires_grad"]]
+
+
+def judge_gradients(grads, build, expected):
+    """What 3.4's name says: the backbone gets no gradient, and the head gets one (some trainable
+    parameter outside the backbone has a finite, non-zero gradient). A trainable parameter that
+    gets no gradient at all (a layer forward() does not use) is gradient_notes' business."""
+    backbone, head = _head_params(build, expected)
     problems = []
     leaking = [n for n in backbone if grads.get(n) not in ("none", "zero")]
     if leaking:
         problems.append(f"after loss.backward(), {len(leaking)} backbone parameters have non-zero "
                         f"gradients (e.g. {', '.join(sorted(leaking)[:3])}): the backbone must be frozen")
-    head = [e["name"] for e in params if e["name"] not in backbone and e["requires_grad"]]
-    bad = {n: grads.get(n) for n in head if grads.get(n) != "nonzero"}
-    if bad:
-        what = ", ".join(f"{n}: {g}" for n, g in list(bad.items())[:3])
-        problems.append(f"after loss.backward(), trainable parameters without a finite non-zero "
-                        f"gradient ({what}): is the new head used in forward()?")
     if not head:
         problems.append("no trainable head parameter to receive gradients (see test 3.2)")
+        return problems
+    nonfinite = [n for n in head if grads.get(n) == "nonfinite"]
+    if nonfinite:
+        problems.append(f"after loss.backward(), {len(nonfinite)} head parameters have NaN or "
+                        f"infinite gradients (e.g. {', '.join(nonfinite[:3])})")
+    elif not any(grads.get(n) == "nonzero" for n in head):
+        what = ", ".join(f"{n}: {grads.get(n)}" for n in head[:3])
+        problems.append(f"after loss.backward(), no trainable parameter outside the backbone has a "
+                        f"non-zero gradient ({what}): is the new head used in forward()?")
     return problems
+
+
+def gradient_notes(grads, build, expected):
+    """Lines (no points) about trainable parameters outside the backbone that got no gradient
+    while the head did: a leftover layer forward() does not use."""
+    _, head = _head_params(build, expected)
+    unused = [n for n in head if grads.get(n) in ("none", "zero")]
+    if not unused or not any(grads.get(n) == "nonzero" for n in head):
+        return []
+    return [f"note (no points): {len(unused)} trainable parameters outside the backbone get no "
+            f"gradient (e.g. {', '.join(unused[:3])}): a layer that forward() does not use? It "
+            "costs nothing here, but you may remove it"]
 
 
 class FinetuneNetChecks(GradedCase):
@@ -166,5 +190,8 @@ class FinetuneNetChecks(GradedCase):
         """3.4 FinetuneNet: gradients reach the head, not the backbone"""
         checks, build = self.build(module=True)
         grads = self.unwrap(checks["gradients"], "FinetuneNet.forward + loss.backward()")
-        self.check(judge_gradients(grads, build, self.ctx.expected("model")),
-                   "ok: after backward() only the head has (finite, non-zero) gradients")
+        expected = self.ctx.expected("model")
+        for line in gradient_notes(grads, build, expected):
+            print(line)
+        self.check(judge_gradients(grads, build, expected),
+                   "ok: after backward() the head has (finite, non-zero) gradients, the backbone none")

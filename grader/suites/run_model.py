@@ -39,9 +39,12 @@ def tier_share(accuracy, tiers=C.ACCURACY_TIERS):
 
 
 def _logits_problem(logits, n, what):
+    """Why these logits cannot be scored, or None. Any number of columns from NUM_CLASSES up is
+    scored (the output's exact shape is test 3.3's business): a prediction past the last class
+    is simply wrong."""
     if not isinstance(logits, torch.Tensor):
         return f"{what}: the model's output is not a tensor"
-    if tuple(logits.shape) != (n, C.NUM_CLASSES):
+    if logits.dim() != 2 or logits.shape[0] != n or logits.shape[1] < C.NUM_CLASSES:
         return (f"{what}: the model's outputs for {n} images have shape {tuple(logits.shape)}; "
                 f"expected ({n}, {C.NUM_CLASSES}), one row of {C.NUM_CLASSES} logits per image")
     if not bool(torch.isfinite(logits).all()):
@@ -65,6 +68,12 @@ def judge_accuracy(evaluation, expected, tiers=C.ACCURACY_TIERS, flip_gap_max=C.
     same = float((predicted[:m] == labels[:m]).double().mean())
     lines = [f"accuracy on the {n} hidden images: {accuracy:.4f}",
              f"on the first {m} of them: {same:.4f} as given, {flip_accuracy:.4f} mirrored"]
+    columns = evaluation["logits"].shape[1]
+    if columns > C.NUM_CLASSES:
+        beyond = int((predicted >= C.NUM_CLASSES).sum())
+        lines.append(f"note: the model gives {columns} logits per image, not {C.NUM_CLASSES} (see "
+                     f"test 3.3); the largest of all {columns} counts, so the {beyond} images "
+                     f"predicted as class {C.NUM_CLASSES} or above count as wrong")
     if same - flip_accuracy > flip_gap_max:
         lines.append(f"the model is {same - flip_accuracy:.3f} less accurate on mirrored images "
                      f"(more than {flip_gap_max}): a real classifier of these classes is not; no "

@@ -1,9 +1,12 @@
 """Tests 6.x: test() returns the reference's accuracy, as a fraction, and leaves the model alone.
 
-The submission's test() gets the grader's model in training mode (as after train()) and two
-unshuffled loaders of the same images with different batch sizes, the last batch partial: a mean
-of per-batch accuracies, a count of batches instead of images, a percentage, or batch-norm in
-training mode all give a different number; the last also overwrites the running statistics.
+The submission's test() gets two unshuffled loaders of the same images with different batch
+sizes, the last batch partial, and each time a model in training mode (as after train()). One
+defect, one deduction: 6.1 judges the accuracy it returns for a model whose output does not
+depend on its mode (a mean of per-batch accuracies, a count of batches instead of images, a
+percentage all give a different number); 6.2 judges what it does to a model whose batch norm
+follows the mode: a test() without model.eval() overwrites the running statistics, one that
+trains or calls backward() changes parameters or leaves gradients.
 """
 import math
 
@@ -23,7 +26,7 @@ PART_SCHEMAS = {    # what grader/probes/testing.py answers
 def prepare(k):
     rows, labels = k.public(C.TEST_FILE)
     first, n = C.TEST_CHECK["first"], C.TEST_CHECK["images"]
-    net = fixtures.GraderNet(k.checkpoint, C.FIXTURE_SEED, lock_backbone_eval=False)
+    net = fixtures.GraderNet(k.checkpoint, C.FIXTURE_SEED, lock_backbone_eval=True)
     accuracies = [float(k.reference.test(fixtures.labelled_loader(rows[first:first + n],
                                                                   labels[first:first + n], b),
                                          net.train()))
@@ -52,7 +55,7 @@ def judge_accuracy(results, expected):
         elif abs(value - want) > C.TEST_CHECK_ATOL:
             problems.append(f"{call} returned {fmt(value)}; expected {fmt(want)}: correct "
                             f"predictions (argmax of the logits) over all {expected['images']} images, "
-                            "with the model in eval mode")
+                            "divided by the number of images")
     return problems
 
 
