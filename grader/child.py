@@ -79,7 +79,7 @@ def _plain(x, torch, path="data", depth=0):
                     "(dict, list, tuple, str, bytes, int, float, bool, None or tensor)")
 
 
-def _describe(exc, common, memory_mb):
+def _describe(exc, common, memory_message):
     """A plain-words, student-facing account of an exception out of the probe."""
     tail = common.traceback_tail(exc)
     if isinstance(exc, SystemExit):
@@ -90,10 +90,7 @@ def _describe(exc, common, memory_mb):
     text = str(exc)
     if isinstance(exc, MemoryError) or (isinstance(exc, RuntimeError) and (
             "can't allocate memory" in text or "not enough memory" in text)):
-        # worded as grader/sandbox/verdict.py's memory_message (the child imports no grader module)
-        return (f"ran out of memory at {memory_mb:g} MB, the limit for your code on this grading "
-                "machine: look for data kept in memory that need not be (whole datasets as float "
-                f"tensors, lists of every batch's outputs, a growing list of losses with their graphs)\n{tail}")
+        return f"{memory_message}\n{tail}"
     return tail
 
 
@@ -127,7 +124,7 @@ def main():
                             f"{type(data).__name__}, not a dict")
         payload = {"ok": True, "data": _plain(data, torch)}
     except BaseException as exc:  # SystemExit and KeyboardInterrupt from student code included
-        payload = {"ok": False, "error": _describe(exc, common, ctl["memory_mb"])}
+        payload = {"ok": False, "error": _describe(exc, common, ctl["memory_message"])}
     try:
         with open_atomic(ctl["result_path"], "wb", perms=None) as f:
             torch.save(payload, f)

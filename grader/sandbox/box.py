@@ -30,7 +30,7 @@ import torch
 import mpconfig as C
 from grader.sandbox import leftovers, limits, machine
 from grader.sandbox.limits import MiB
-from grader.sandbox.verdict import verdict
+from grader.sandbox.verdict import memory_message, verdict
 
 log = logging.getLogger(__name__)
 
@@ -215,8 +215,8 @@ def run_probe(submission_dir, probe, args=None, *, timeout=C.PROBE_TIMEOUT_S,
     """Run ``grader/probes/<module>.py:<function>(args)`` on a copy of submission_dir in an
     isolated child; see grader/sandbox/__init__.py. ``files`` ({name: bytes}) are written into
     the scratch folder first; ``probe_dirs`` adds folders of probe modules (tests); ``threads``
-    defaults to limits.default_threads(), ``memory_mb`` to limits.probe_memory_mb(). Bad arguments raise; anything the student's code does
-    ends up in the ProbeResult."""
+    defaults to limits.default_threads(), ``memory_mb`` to limits.probe_memory_mb(). Bad
+    arguments raise; anything the student's code does ends up in the ProbeResult."""
     submission = Path(submission_dir)
     if not submission.is_dir():
         raise FileNotFoundError(f"run_probe: submission folder {submission} does not exist")
@@ -258,6 +258,7 @@ def _run(box, probe, args_text, timeout, memory_mb, threads, user, notes):
     control = {
         "probe": probe, "scratch": str(work), "args_path": str(box / "ctl" / "args.json"),
         "result_path": str(box / "out" / "result.pt"), "memory_mb": memory_mb,
+        "memory_message": memory_message(memory_mb),   # the child words it as the parent does
         **limits.child_limits(memory_mb, own_user=user is not None),
         "uid": user.uid if user else None, "gid": user.gid if user else None,
         "threads": threads, "traceback_lines": C.PROBE_TRACEBACK_LINES,
