@@ -41,11 +41,17 @@ def _item(dataset, i, what):
 
 
 # --- 1. dataset ------------------------------------------------------------------------------
+def _unchanged(image):
+    return image
+
+
 def dataset_lengths(args):
+    """Lengths and labels, through a transform that changes nothing: a dataset without a
+    transform=None branch loses 1.2 (items without a transform), not this test too."""
     import submitted
     files = [f"{DATA_DIR}/{name}" for name in args["files"]]
-    single = len(submitted.CIFAR10(files[:1]))
-    ds = submitted.CIFAR10(files)
+    single = len(submitted.CIFAR10(files[:1], transform=_unchanged))
+    ds = submitted.CIFAR10(files, transform=_unchanged)
     labels = []
     for i in range(len(ds)):
         labels.append(_label_value(_item(ds, i, "CIFAR10")[1]))

@@ -1,6 +1,7 @@
 """Child side of tests 2.x (grader/suites/loader.py): what the submission's build_dataloader
 gives for index datasets and for the real data."""
 import torch
+from torch.utils.data import TensorDataset
 
 from grader.probes import fixtures
 from grader.probes.common import DATA_DIR, describe, guard, limited
@@ -26,16 +27,31 @@ def loader_cases(args):
     return [guard(loader_case, *case) for case in args["cases"]]
 
 
+def _real_dataset(path):
+    """(the submission's dataset of `path`, None), or, when building it or reading its first item
+    raises, (the grader's own: ToTensor images and int labels, why): 2.2 judges build_dataloader,
+    and a broken dataset costs only the dataset's own tests (1.x)."""
+    import submitted
+    try:
+        dataset = submitted.build_dataset([path], transform=submitted.get_preprocess_transform("test"))
+        dataset[0]
+        return dataset, None
+    except Exception as exc:
+        rows, labels = fixtures.read_batch(path)
+        own = TensorDataset(fixtures.rows_to_tensor(rows), torch.as_tensor(labels, dtype=torch.int64))
+        return own, f"{type(exc).__name__}: {exc}"
+
+
 def loader_real(args):
     import submitted
-    dataset = submitted.build_dataset([f"{DATA_DIR}/{args['file']}"],
-                                      transform=submitted.get_preprocess_transform("test"))
+    dataset, fallback = _real_dataset(f"{DATA_DIR}/{args['file']}")
     loader = submitted.build_dataloader(dataset, {"batch_size": args["batch_size"], "shuffle": False})
     batch = next(iter(loader))
     if not isinstance(batch, (tuple, list)) or len(batch) != 2:
         return {"batch": describe(batch)}
     images, labels = batch
-    return {"batch": describe(batch), "dataset_length": len(dataset), "loader_length": len(loader),
+    return {**({"fallback": fallback} if fallback else {}),
+            "batch": describe(batch), "dataset_length": len(dataset), "loader_length": len(loader),
             "images": describe(images), "labels": describe(labels),
             "label_values": torch.as_tensor(labels).reshape(-1).tolist()
             if isinstance(labels, torch.Tensor) else None}
