@@ -118,6 +118,7 @@ CALIBRATION_REPEATS = 3             # its median time counts
 CALIBRATION_REFERENCE_S = 0.048
 # run_model's limit while validating the grader: well above a correct submission's run_model
 # time on a busy 2-core machine (about 20 s idle), far below production's calibrated limit.
+# Scaled by the machine's speed as the checks' limits are (context.speed_factor: at most 2.5x).
 VALIDATE_RUN_MODEL_LIMIT_S = 100
 # Entries graded at once by `grader validate` (and so in CI). Measured on the 2-core machine,
 # the whole catalogue: 910 s with 2 (one probe thread each); 1,394 s with 1 (limit then 150 s).

@@ -49,7 +49,7 @@ class WorkerReport:
 
 def grade_limit_s(run_model_limit_s):
     """The longest a grade may legitimately take: every probe at its time limit."""
-    return (C.PROBE_IMPORT_TIMEOUT_S + C.CHECKS_TIMEOUT_S * C.CHECK_SCALE_MAX + run_model_limit_s
+    return (C.PROBE_IMPORT_TIMEOUT_S + (C.CHECKS_TIMEOUT_S + run_model_limit_s) * C.CHECK_SCALE_MAX
             + C.RUN_MODEL_EXTRA_S)
 
 
@@ -121,8 +121,9 @@ def worker_main(run_model_limit_s=None):
     from grader.grade import grade
     knowledge = context.load()
     if run_model_limit_s is not None:
-        # In place of the limit calibrated on this machine (validate's shorter one).
-        knowledge.run_model_limit_s = float(run_model_limit_s)
+        # In place of the limit calibrated on this machine: validate's shorter one, scaled by
+        # this machine's speed as the production limit is (a slower machine is not a failure).
+        knowledge.run_model_limit_s = float(run_model_limit_s) * context.speed_factor(knowledge.calibration_s)
     me = psutil.Process()
     reply.write(json.dumps({"ready": True, "pid": os.getpid()}) + "\n")
     for line in sys.stdin:
