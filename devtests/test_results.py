@@ -222,7 +222,7 @@ class FakeContext:
                 raise KeyError("hidden batch unreadable")
             self.loaded = True
 
-        def for_submission(folder):
+        def for_submission(folder, budget=None):
             assert self.loaded, "the context must be loaded before the submission is set"
             return type("Ctx", (), {"results": {}, "seconds": {}})()
 
