@@ -15,7 +15,7 @@ MiB = 1 << 20
 _UNLIMITED = 1 << 60          # v1 writes "no limit" as a huge number (9223372036854771712)
 
 
-def _own_paths():
+def own_paths():
     """{controller: path} from /proc/self/cgroup; the v2 hierarchy under the key ""."""
     paths = {}
     with contextlib.suppress(OSError):
@@ -37,6 +37,21 @@ def _ancestors(base, path):
         here = here.parent
 
 
+def _settings(v1_controller, v1_names, v2_name):
+    """The words of each of our cgroups' setting, own cgroup and ancestors: ("v1", [words of each
+    of v1_names]) from the v1 controller's hierarchy, ("v2", words of v2_name) from the unified one."""
+    paths = own_paths()
+    if v1_controller in paths:
+        for folder in _ancestors(CGROUP_ROOT / v1_controller, paths[v1_controller]):
+            yield "v1", [_read(folder / name) or [] for name in v1_names]
+    if "" in paths:
+        for base in (CGROUP_ROOT / "unified", CGROUP_ROOT):
+            for folder in _ancestors(base, paths[""]):
+                words = _read(folder / v2_name)
+                if words:
+                    yield "v2", words
+
+
 def _read(path):
     with contextlib.suppress(OSError, ValueError):
         return path.read_text().split()
@@ -46,37 +61,22 @@ def _read(path):
 def memory_limit_mb():
     """The tightest memory limit over our cgroups (v1 memory.limit_in_bytes, v2 memory.max), in MB;
     None when none is set."""
-    paths, found = _own_paths(), []
-    if "memory" in paths:
-        for folder in _ancestors(CGROUP_ROOT / "memory", paths["memory"]):
-            words = _read(folder / "memory.limit_in_bytes")
-            if words and words[0].isdigit() and int(words[0]) < _UNLIMITED:
-                found.append(int(words[0]))
-    if "" in paths:
-        for base in (CGROUP_ROOT / "unified", CGROUP_ROOT):
-            for folder in _ancestors(base, paths[""]):
-                words = _read(folder / "memory.max")
-                if words and words[0].isdigit():
-                    found.append(int(words[0]))
+    found = []
+    for version, words in _settings("memory", ("memory.limit_in_bytes",), "memory.max"):
+        value = words[0] if version == "v2" else (words[0] or [""])[0]
+        if value.isdigit() and int(value) < _UNLIMITED:
+            found.append(int(value))
     return min(found) / MiB if found else None
 
 
 def cpu_limit():
     """CPUs this process may use: the tightest quota over our cgroups (v1 cpu.cfs_quota_us /
-    cpu.cfs_period_us, v2 cpu.max), never more than the CPUs it may be scheduled on."""
+    cpu.cfs_period_us, v2 cpu.max "quota period"), never more than the CPUs it may be scheduled on."""
     cpus = float(len(os.sched_getaffinity(0)))
-    paths = _own_paths()
-    if "cpu" in paths:
-        for folder in _ancestors(CGROUP_ROOT / "cpu", paths["cpu"]):
-            quota, period = _read(folder / "cpu.cfs_quota_us"), _read(folder / "cpu.cfs_period_us")
-            if quota and period and quota[0].lstrip("-").isdigit() and int(quota[0]) > 0:
-                cpus = min(cpus, int(quota[0]) / int(period[0]))
-    if "" in paths:
-        for base in (CGROUP_ROOT / "unified", CGROUP_ROOT):
-            for folder in _ancestors(base, paths[""]):
-                words = _read(folder / "cpu.max")
-                if words and len(words) == 2 and words[0].isdigit():
-                    cpus = min(cpus, int(words[0]) / int(words[1]))
+    for version, words in _settings("cpu", ("cpu.cfs_quota_us", "cpu.cfs_period_us"), "cpu.max"):
+        quota, period = (words + [""])[:2] if version == "v2" else [(w or [""])[0] for w in words]
+        if quota.isdigit() and period.isdigit() and int(quota) > 0:   # "-1" and "max": no quota
+            cpus = min(cpus, int(quota) / int(period))
     return cpus
 
 

@@ -13,7 +13,7 @@ from grader import container
 
 log = logging.getLogger(__name__)
 
-MiB = 1 << 20
+MiB = container.MiB
 CGROUP_ROOT = Path("/sys/fs/cgroup")   # v1 controllers below it (tests point it elsewhere)
 
 
@@ -74,13 +74,11 @@ def own_cgroup(controller):
     base = CGROUP_ROOT / controller
     if not (base / "cgroup.procs").is_file():
         return None
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/self/cgroup").read_text().splitlines():
-            _, controllers, path = line.split(":", 2)
-            if controller in controllers.split(","):
-                nested = base / path.lstrip("/")
-                return nested if nested.is_dir() else base
-    return base
+    path = container.own_paths().get(controller)
+    if path is None:
+        return base
+    nested = base / path.lstrip("/")
+    return nested if nested.is_dir() else base
 
 
 def make_cgroups(token, memory_mb, max_procs):
