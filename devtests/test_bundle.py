@@ -198,7 +198,8 @@ def test_readme_states_backbone_time_and_install(built):
     bundle, _ = built
     readme = (bundle / "README.md").read_text()
     # the backbone's facts a student needs to build the head
-    for fact in ("512", "conv1", "layer4", "fc", "ToTensor()", "(N, 3, 32, 32)", "input_norm"):
+    for fact in ("512", "conv1", "layer4", "fc", "ToTensor()", "(N, 3, 32, 32)",
+                 "`conv1`, does it before it convolves"):
         assert fact in readme, fact
     # the time limit in the results page's words, from mpconfig
     assert "limit on this machine: N s" in readme

@@ -150,7 +150,7 @@ def test_only_selects_and_names_unknown_entries():
 def validated(tmp_path_factory):
     keep = tmp_path_factory.mktemp("validate")
     proc = subprocess.run([sys.executable, "-m", "grader", "validate", "--keep", str(keep)],
-                          cwd=C.ROOT, capture_output=True, text=True, timeout=40 * 60)
+                          cwd=C.ROOT, capture_output=True, text=True, timeout=60 * 60)
     print(proc.stdout[-6000:])
     return keep, proc
 

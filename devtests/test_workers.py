@@ -1,6 +1,7 @@
 """grader/workers.py and grader/processes.py: the grading workers' process handling. Each worker
 is charged only its own leftovers, nothing outlives a stopped worker or a killed driver, probes
 share the cores out, and leftover processes are found, killed and reaped."""
+import signal
 import subprocess
 import sys
 import textwrap
@@ -31,6 +32,32 @@ def test_leftover_processes_finds_a_double_forked_daemon():
     """ % str(C.ROOT))
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
     assert out.stdout.split() == ["1", "0"], out.stderr
+
+
+def test_a_process_an_excluded_worker_starts_meanwhile_is_not_blamed(monkeypatch):
+    """validate sweeps after one entry while the other worker starts its next probe: a probe
+    started while the sweep reads the process tree belongs to that worker, not to the entry."""
+    worker = subprocess.Popen([sys.executable, "-c", textwrap.dedent("""
+        import signal, subprocess, time
+        signal.signal(signal.SIGUSR1, lambda *_: subprocess.Popen(["sleep", "60"]))
+        print("ready", flush=True)
+        time.sleep(60)""")], stdout=subprocess.PIPE, text=True)
+    assert worker.stdout.readline() == "ready\n"
+    real = P.descendants
+
+    def reading_while_the_worker_starts_a_probe(proc=None):
+        found = real(proc)
+        worker.send_signal(signal.SIGUSR1)
+        while not psutil.Process(worker.pid).children():
+            time.sleep(0.01)
+        return real(proc)
+    monkeypatch.setattr(P, "descendants", reading_while_the_worker_starts_a_probe)
+    try:
+        assert P.leftover_processes(psutil.Process(), exclude=(worker.pid,), wait_s=0) == []
+    finally:
+        P.kill_tree(worker.pid)
+        worker.kill()
+        worker.wait()
 
 
 FAKE_WORKER = textwrap.dedent("""

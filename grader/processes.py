@@ -95,13 +95,16 @@ def leftover_processes(root, exclude=(), wait_s=2.0):
     deadline = time.monotonic() + wait_s
     while True:
         alive = []
+        candidates = descendants(root)
+        # The excluded trees are read after the candidates: a process an excluded worker starts
+        # between the two readings (another entry's next probe) is in its tree by then.
         skip = set(exclude)
         for pid in exclude:
             try:
                 skip |= {c.pid for c in psutil.Process(pid).children(recursive=True)}
             except psutil.Error:
                 pass
-        for p in descendants(root):
+        for p in candidates:
             try:
                 if p.pid in skip:
                     continue
