@@ -93,7 +93,7 @@ def main(argv=None):
             print(f"make_stubs: {args.out} is up to date")
             return 0
         diff = list(difflib.unified_diff(current.splitlines(), stubs.splitlines(),
-                                         f"{args.out} (committed)", f"{args.out} (generated)", lineterm=""))
+                                         f"{args.out} (current)", f"{args.out} (generated)", lineterm=""))
         print(f"make_stubs: {args.out} differs from the output of the generator "
               f"({sum(1 for d in diff if d[:1] in '+-') - 2} changed lines); "
               f"run: python -m reference.make_stubs", file=sys.stderr)
