@@ -59,11 +59,6 @@ def cmd_build_autograder(args):
     return 0
 
 
-def cmd_bench(args):
-    from grader import bench
-    return bench.main(args)
-
-
 def _optional(subparsers, module_name):
     """Register module_name's subcommand; a broken module must not take `grade` down with it."""
     if importlib.util.find_spec(module_name) is None:

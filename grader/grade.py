@@ -34,8 +34,7 @@ class GradeRun:
     results: dict
     grader_error: str = ""                            # "" when the grader itself worked
     preload_seconds: float = 0.0                      # the context's trusted knowledge
-    test_seconds: dict = field(default_factory=dict)  # test id -> seconds (probes run lazily,
-    probe_seconds: dict = field(default_factory=dict) # so a probe's cost lands on its first test)
+    test_seconds: dict = field(default_factory=dict)  # test id -> seconds (a probe's cost lands on its first test)
 
 
 class _TimedResult(JSONTestResult):
@@ -191,7 +190,6 @@ def run(submission_dir, results_path=None, budget=None):
                 raise RuntimeError("a suite's class set-up failed:\n" + "\n".join(result.fatal))
             crashed = result.crashed
             outcome.test_seconds = dict(result.timings)
-            outcome.probe_seconds = dict(getattr(ctx, "seconds", {}))
             data = runner.json_data
             probe = getattr(ctx, "results", {}).get(IMPORT_PROBE)
             if probe is not None and not probe.ok:

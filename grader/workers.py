@@ -3,8 +3,7 @@
     worker = Worker(run_model_limit_s=None, log=open("workers.log", "a"), threads=1)
     report = worker.grade(submission_dir, results_path, timeout)     # a WorkerReport
 
-Shared by ``grader.validate`` (the catalogue) and ``grader.regrade`` (a Gradescope export, through
-IsolatedGrader); neither owns it. Each worker is a separate process (``python -m grader.workers``)
+Used by ``grader.validate`` (the catalogue). Each worker is a separate process (``python -m grader.workers``)
 that builds the grading knowledge once and then grades in-process, through ``grader.grade.grade``.
 The worker forks first: the parent half only reaps, as a child subreaper, and the child half
 grades. A process a grade leaves behind either stays under the grading half (found by the worker
@@ -24,7 +23,6 @@ import select
 import signal
 import subprocess
 import sys
-import threading
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -236,35 +234,6 @@ class Worker:
             pass
         self.proc.wait()
         self.proc = None
-
-
-class IsolatedGrader:
-    """grade(submission_dir, results_path) -> results dict, each thread with its own worker
-    (production time limits); raises RuntimeError when there are no results. For regrade."""
-
-    def __init__(self, log_path, jobs=1):
-        self.log = open(log_path, "a")
-        self.threads = probe_threads(jobs)
-        self.local = threading.local()
-        self.workers = []
-        self.timeout = grade_limit_s(C.RUN_MODEL_TIMEOUT_CAP_S) + GRACE_S + WORKER_START_S
-
-    def __call__(self, submission_dir, results_path):
-        worker = getattr(self.local, "worker", None)
-        if worker is None:
-            worker = self.local.worker = Worker(None, self.log, self.threads)
-            self.workers.append(worker)
-        report = worker.grade(submission_dir, results_path, self.timeout)
-        if report.results is None:
-            raise RuntimeError(report.error or "the grader wrote no results.json")
-        if report.leaks:  # already killed; worth a line in the log
-            print(f"{submission_dir}: killed leftover processes {report.leaks}", file=self.log, flush=True)
-        return report.results
-
-    def close(self):
-        for w in self.workers:
-            w.stop()
-        self.log.close()
 
 
 if __name__ == "__main__":

@@ -21,11 +21,6 @@ FEATURES = 512
 
 
 # --- CIFAR batch files -------------------------------------------------------------------------
-def rows_to_hwc(rows):
-    """CIFAR rows (R plane, G plane, B plane) -> (N, 32, 32, 3) uint8 images."""
-    return np.asarray(rows).reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
-
-
 def rows_to_tensor(rows):
     """What transforms.ToTensor() makes of each image, bit for bit: (N, 3, 32, 32) in [0, 1]."""
     return torch.from_numpy(np.ascontiguousarray(np.asarray(rows).reshape(-1, 3, 32, 32))).float().div(255)
