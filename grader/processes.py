@@ -11,6 +11,17 @@ import time
 
 import psutil
 
+PR_SET_PDEATHSIG, PR_SET_CHILD_SUBREAPER = 1, 36
+
+
+def prctl(option, value):
+    """Linux prctl(2); False where it fails or does not exist."""
+    try:
+        import ctypes
+        return ctypes.CDLL(None, use_errno=True).prctl(option, value, 0, 0, 0) == 0
+    except (OSError, AttributeError):
+        return False
+
 
 def signal_name(number):
     """"SIGKILL" for 9; "signal 99" for a number that names no signal."""

@@ -34,9 +34,11 @@ import tempfile
 import time
 from pathlib import Path, PurePosixPath
 
-import mpconfig as C
+import psutil
 
-PR_SET_PDEATHSIG, PR_SET_CHILD_SUBREAPER = 1, 36
+import mpconfig as C
+from grader.processes import PR_SET_CHILD_SUBREAPER, PR_SET_PDEATHSIG, exit_description, prctl
+
 THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS",
                "NUMEXPR_NUM_THREADS", "VECLIB_MAXIMUM_THREADS")
 SHIP_MAX_BYTES = 8 << 20          # larger submission folders are read on the worker (shared disk)
@@ -116,7 +118,7 @@ def grade_task(shipped, threads, command=None):
             except ValueError as exc:
                 out["error"] = f"results.json is not JSON: {exc}"
         else:
-            out["error"] = why or f"the grader wrote no results.json ({_exit_name(code)})"
+            out["error"] = why or f"the grader wrote no results.json ({exit_description(code)})"
     except Exception as exc:  # e.g. the folder cannot be unpacked: a row, not a lost task
         out["error"] = f"{type(exc).__name__}: {exc}"
     finally:
@@ -194,29 +196,11 @@ def _tail(path):
         return ""
 
 
-def _exit_name(code):
-    if code is not None and code < 0:
-        try:
-            return f"killed by {signal.Signals(-code).name}"
-        except ValueError:
-            pass
-    return f"exit code {code}"
-
-
 # --- the launcher (a process of its own) --------------------------------------------------------------
-
-def _prctl(option, value):
-    try:
-        import ctypes
-        return ctypes.CDLL(None, use_errno=True).prctl(option, value, 0, 0, 0) == 0
-    except (OSError, AttributeError):
-        return False
-
 
 def _kill_tree(wait_s=5.0):
     """Kill every descendant of this process (orphans land here: we are their subreaper) until
     none is left; returns their descriptions."""
-    import psutil
     me, found = psutil.Process(), []
     deadline = time.monotonic() + wait_s
     while True:
@@ -235,7 +219,6 @@ def _kill_tree(wait_s=5.0):
 
 
 def _alive(p):
-    import psutil
     try:
         if p.status() != psutil.STATUS_ZOMBIE:
             return True
@@ -258,11 +241,10 @@ def launch(parent, cmd, cleanup=None):
     """Run cmd (the grading half) under this process; returns its exit code. Stopped by a
     signal (its worker died, or the task was cancelled), it kills its tree and removes the
     task's folder `cleanup`, which a dead worker would leave behind."""
-    _prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
     if os.getppid() != parent:          # the worker died before the line above
         return 1
-    _prctl(PR_SET_CHILD_SUBREAPER, 1)
-    import psutil  # noqa: F401  imported now: a handler must not be the one importing it
+    prctl(PR_SET_CHILD_SUBREAPER, 1)
 
     def bail(signum, _frame):
         for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
@@ -277,7 +259,7 @@ def launch(parent, cmd, cleanup=None):
         signal.signal(sig, bail)
     # This launcher is single-threaded, so preexec_fn is safe here.
     child = subprocess.Popen(cmd, cwd=C.ROOT,
-                             preexec_fn=lambda: _prctl(PR_SET_PDEATHSIG, signal.SIGKILL))
+                             preexec_fn=lambda: prctl(PR_SET_PDEATHSIG, signal.SIGKILL))
     code = child.wait()
     leftovers = _kill_tree()
     if leftovers:

@@ -33,6 +33,7 @@ from pathlib import Path
 import psutil
 
 import mpconfig as C
+from grader.atomic_write import write_text
 from grader.sandbox import limits
 from grader import deadline
 from grader import results as R
@@ -47,6 +48,13 @@ class RehearsalError(RuntimeError):
 
 
 # --- the container: cgroup v1 memory + cpu -----------------------------------------------------
+def _fields(path):
+    """{name: int} of a cgroup file of "name value" lines; {} when it cannot be read."""
+    with contextlib.suppress(OSError, ValueError):
+        return {name: int(value) for name, value in (line.split() for line in path.read_text().splitlines())}
+    return {}
+
+
 class Container:
     """A memory cgroup and a cpu cgroup of one name; processes put in both before they exec."""
 
@@ -100,15 +108,9 @@ class Container:
             time.sleep(0.05)
         return len(killed)
 
-    def _stat(self, name):
-        with contextlib.suppress(OSError, ValueError):
-            return int(dict(line.split() for line in
-                            (self.memory / "memory.stat").read_text().splitlines())[name])
-        return 0
-
     def rss(self):
         """Resident anonymous memory of every process in it, page cache aside (bytes)."""
-        return self._stat("total_rss")
+        return _fields(self.memory / "memory.stat").get("total_rss", 0)
 
     def peak_charge(self):
         with contextlib.suppress(OSError, ValueError):
@@ -117,17 +119,11 @@ class Container:
 
     def throttled(self):
         """(periods in which the quota ran out, seconds the container waited for CPU)."""
-        with contextlib.suppress(OSError, ValueError):
-            fields = dict(line.split() for line in (self.cpu / "cpu.stat").read_text().splitlines())
-            return int(fields["nr_throttled"]), int(fields["throttled_time"]) / 1e9
-        return 0, 0.0
+        fields = _fields(self.cpu / "cpu.stat")
+        return fields.get("nr_throttled", 0), fields.get("throttled_time", 0) / 1e9
 
     def oom_kills(self):
-        with contextlib.suppress(OSError, ValueError):
-            fields = dict(line.split() for line in
-                          (self.memory / "memory.oom_control").read_text().splitlines())
-            return int(fields.get("oom_kill", 0))
-        return 0
+        return _fields(self.memory / "memory.oom_control").get("oom_kill", 0)
 
     def remove(self):
         """Remove the cgroups, nested ones (left by a killed grader) first."""
@@ -353,18 +349,8 @@ def table(s):
 
 
 def _write_summary(path, summary):
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(summary, f, indent=2)
-            f.write("\n")
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    write_text(path, json.dumps(summary, indent=2) + "\n")
 
 
 def rehearse_catalogue(kind, cpus, memory_mb, zip_path=C.AUTOGRADER_ZIP, skip_install=False,

@@ -28,11 +28,11 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import mpconfig as C
-from grader.processes import exit_description, kill_tree, leftover_processes
+from grader.processes import (PR_SET_CHILD_SUBREAPER, PR_SET_PDEATHSIG, exit_description, kill_tree,
+                              leftover_processes, prctl)
 
 GRACE_S = 30                      # the brief's "configured limit + 30 s"
 WORKER_START_S = 300              # building the knowledge: calibration, reference answers
-PR_SET_PDEATHSIG, PR_SET_CHILD_SUBREAPER = 1, 36
 
 
 @dataclass
@@ -59,18 +59,9 @@ def probe_threads(jobs):
 
 
 # --- the worker's own side (a separate process) ------------------------------------------------
-def _prctl(option, value):
-    """Linux prctl(2); False where it fails or does not exist."""
-    try:
-        import ctypes
-        return ctypes.CDLL(None, use_errno=True).prctl(option, value, 0, 0, 0) == 0
-    except (OSError, AttributeError):
-        return False
-
-
 def set_subreaper():
     """Orphans of our descendants are re-parented here instead of to init (so they can be found)."""
-    return _prctl(PR_SET_CHILD_SUBREAPER, 1)
+    return prctl(PR_SET_CHILD_SUBREAPER, 1)
 
 
 def split_reaper():
@@ -83,14 +74,14 @@ def split_reaper():
         return False
     child = os.fork()
     if child == 0:
-        _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)      # the grading half dies with its reaper
+        prctl(PR_SET_PDEATHSIG, signal.SIGKILL)      # the grading half dies with its reaper
         return True
 
     def bail(*_):
         kill_tree(os.getpid())
         os._exit(1)
     signal.signal(signal.SIGTERM, bail)
-    _prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
     if os.getppid() != starter:                       # it died before the line above
         bail()
     while True:

@@ -34,6 +34,7 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import mpconfig as C  # noqa: E402
+from grader.atomic_write import write_text  # noqa: E402
 from grader.probes.cifar_batch import make_batch, rows_and_labels, unpickle  # noqa: E402
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
@@ -357,10 +358,7 @@ def build(source=None, out_dir=C.DATA_DIR, hidden_dir=C.HIDDEN_DIR, manifest=C.D
         for tmp, _ in staged:
             shutil.rmtree(tmp, ignore_errors=True)
     if write_manifest:
-        text = json.dumps(record, indent=2, sort_keys=True) + "\n"
-        tmp = Path(manifest).with_name(Path(manifest).name + ".tmp")
-        tmp.write_text(text)
-        tmp.replace(manifest)
+        write_text(manifest, json.dumps(record, indent=2, sort_keys=True) + "\n")
     return record
 
 

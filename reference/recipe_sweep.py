@@ -31,7 +31,6 @@ run (a lower bound). All measured on a shared, busy 2-core machine: they vary wi
 import argparse
 import csv
 import math
-import os
 import random
 import sys
 import time
@@ -46,6 +45,7 @@ from torchvision import transforms
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import mpconfig as C  # noqa: E402
+from grader.atomic_write import open_atomic  # noqa: E402
 from grader.probes.cifar_batch import read_batch  # noqa: E402
 from models import ResNet, resnet18  # noqa: E402
 
@@ -176,6 +176,22 @@ def make_optimizer(recipe, params):
     return torch.optim.SGD(params, lr=recipe.lr, momentum=recipe.momentum)
 
 
+def train_epochs(recipe, module, loader, optimizer):
+    """The student's training loop (both ways); returns how many items it trained on."""
+    loss_fn, seen = nn.CrossEntropyLoss(), 0
+    for _ in range(recipe.epochs):
+        module.train()
+        for step, (inputs, labels) in enumerate(loader):
+            if recipe.max_batches and step == recipe.max_batches:
+                break
+            loss = loss_fn(module(inputs), labels)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            seen += len(labels)
+    return seen
+
+
 def run(recipe, seed, train_data, hidden):
     """(hidden accuracy, seconds, trained head) of one recipe trained with one seed, images
     through the whole network (what the grader runs)."""
@@ -185,16 +201,7 @@ def run(recipe, seed, train_data, hidden):
     loader = DataLoader(dataset, batch_size=recipe.batch_size, shuffle=True)
     model = Net(recipe)
     optimizer = make_optimizer(recipe, [p for p in model.parameters() if p.requires_grad])
-    loss_fn = nn.CrossEntropyLoss()
-    for _ in range(recipe.epochs):
-        model.train()
-        for step, (images, labels) in enumerate(loader):
-            if recipe.max_batches and step == recipe.max_batches:
-                break
-            loss = loss_fn(model(images), labels)
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
+    train_epochs(recipe, model, loader, optimizer)
     seconds = time.perf_counter() - start
     rows, labels = hidden
     test_set = Images(rows, labels, make_transform(recipe, "test"))
@@ -206,14 +213,10 @@ def run(recipe, seed, train_data, hidden):
     return correct / len(test_set), seconds, head_of(model)
 
 
-# --- the same, on features computed once ----------------------------------------------------
-# With FinetuneNet's train() override the frozen backbone runs in eval mode, so it is a fixed
-# function of the (normalised, maybe mirrored) image: the head trained on features computed
-# once sees the very numbers the whole network would give it (up to float rounding of batched
-# convolutions), and a sweep that would take hours on a shared 2-core machine takes minutes.
-# Random draws are made in the same order as in run(): building the same Net (its backbone's
-# initialisation draws, then the head's), the loader's shuffle, and one torch.rand(1) per item
-# where RandomHorizontalFlip would draw it (it flips when the draw is < 0.5).
+# --- the same, on features computed once (see the module docstring) -------------------------
+# Features are exact up to float rounding of batched convolutions. Random draws come in run()'s
+# order: the same Net built (backbone's initialisation, then head's), the loader's shuffle, and one
+# torch.rand(1) per item where RandomHorizontalFlip would draw it (it flips when the draw is < 0.5).
 def images_to_input(rows, norm, flip):
     """What make_transform's test steps give, batched: (N, 3, 32, 32) floats, maybe mirrored."""
     x = torch.from_numpy(np.ascontiguousarray(rows.reshape(-1, 3, 32, 32))).float().div(255)
@@ -286,18 +289,7 @@ def run_on_features(recipe, seed, train_labels, hidden_labels, cache):
                         shuffle=True)
     head = head_of(Net(recipe))
     optimizer = make_optimizer(recipe, [p for p in head.parameters() if p.requires_grad])
-    loss_fn = nn.CrossEntropyLoss()
-    seen = 0
-    for _ in range(recipe.epochs):
-        head.train()
-        for step, (feats, labels) in enumerate(loader):
-            if recipe.max_batches and step == recipe.max_batches:
-                break
-            loss = loss_fn(head(feats), labels)
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-            seen += len(labels)
+    seen = train_epochs(recipe, head, loader, optimizer)
     seconds = time.perf_counter() - start + seen * cache.seconds_per_image()
     head.eval()
     with torch.no_grad():
@@ -320,14 +312,12 @@ def read_table(path=TABLE):
 def write_table(rows, path=TABLE):
     order = {r.name: i for i, r in enumerate(RECIPES)}
     rows = sorted(rows, key=lambda r: (order.get(r["recipe"], len(order)), r["recipe"], r["seed"]))
-    tmp = Path(path).with_name(Path(path).name + ".tmp")
-    with open(tmp, "w", newline="") as f:
+    with open_atomic(path, newline="") as f:
         writer = csv.DictWriter(f, COLUMNS, lineterminator="\n")
         writer.writeheader()
         for row in rows:
             writer.writerow({**row, "accuracy": f"{row['accuracy']:.4f}",
                              "seconds": f"{row['seconds']:.1f}"})
-    os.replace(tmp, path)
 
 
 # --- the tiers -----------------------------------------------------------------------------
