@@ -119,7 +119,6 @@ def main(args):
     return {"grade": bench_grade, "data": bench_data}[args.target](args.runs)
 
 
-# --- workers: one measurement each, in a fresh interpreter -------------------------------------
 def _work_grade():
     from grader import grade
     from grader.submission import reference_submission

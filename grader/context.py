@@ -198,10 +198,9 @@ def _prepare(k):
             k.probe_args[module.PROBE] = args
 
 
-# --- the reference's results, computed once when the zip is built ---------------------------------
-# Shipped in the zip (package.py), so that a grade on Gradescope neither imports the reference nor
-# re-runs it (less memory for the parent, less time before the first probe). The fingerprint
-# covers every file those results come from: a stale file is ignored, never trusted.
+# The reference's results, computed when the zip is built and shipped in it (package.py): a grade
+# on Gradescope neither imports nor re-runs the reference (less memory, an earlier first probe).
+# The fingerprint covers every file those results come from: a stale file is ignored, never trusted.
 PREPARED_FILE = C.ROOT / C.PREPARED_KNOWLEDGE
 
 

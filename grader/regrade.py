@@ -63,8 +63,6 @@ class RegradeError(Exception):
     """Bad input to regrade (not a broken submission: those get a row)."""
 
 
-# --- the export ---------------------------------------------------------------------------
-
 def _plain(obj):
     """Gradescope writes Ruby-symbol keys (':name'); read them as plain 'name'."""
     if isinstance(obj, dict):
@@ -126,8 +124,6 @@ def submission_root(folder):
     return found[0].parent if len(found) == 1 else folder
 
 
-# --- one row --------------------------------------------------------------------------------
-
 def test_column(test):
     return f"{TEST_PREFIX}{test.get('number', '')} {test.get('name', '')}".strip()
 
@@ -163,8 +159,6 @@ def _num(x):
         return str(x)
     return "" if math.isnan(x) else (str(int(x)) if x.is_integer() else f"{x:.4g}")
 
-
-# --- the CSV ----------------------------------------------------------------------------------
 
 def _one_line(value):
     # One physical line per row, so a row cut short by an interruption is easy to spot.
@@ -245,8 +239,6 @@ class CsvSink:
         return True
 
 
-# --- the histogram -------------------------------------------------------------------------------
-
 def histogram_path(csv_path):
     csv_path = Path(csv_path)
     return csv_path.with_name(csv_path.stem + "_histogram.png")
@@ -266,8 +258,6 @@ def write_histogram(rows, png):
     fig.tight_layout()
     return regrade_report.save_figure(fig, png)
 
-
-# --- one task's outcome -> one row -----------------------------------------------------------------
 
 def row_from_outcome(name, student, outcome):
     """The CSV row of one grade: `outcome` is grade_task's dict, or the exception its task
@@ -304,8 +294,6 @@ def save_results(csv_path, name, results):
     folder.mkdir(exist_ok=True)
     write_text(folder / f"{name}.json", json.dumps(results, indent=1) + "\n")
 
-
-# --- the cluster ---------------------------------------------------------------------------------------
 
 def _cores():
     try:
@@ -354,8 +342,6 @@ def dask_client(scheduler=None, workers=None, threads_per_grade=1):
                       dashboard_address=":0") as cluster, Client(cluster) as client:
         yield client
 
-
-# --- the batch -----------------------------------------------------------------------------------------
 
 def regrade(export_dir, out_csv, *, scheduler=None, workers=None, threads_per_grade=1,
             client=None, grade_command=None, progress=True, report=True):
@@ -457,8 +443,6 @@ def _user_name(uid):
     except KeyError:
         return f"uid {uid}"
 
-
-# --- command line ------------------------------------------------------------------------------------
 
 def add_parser(subparsers):
     p = subparsers.add_parser("regrade", help="regrade a Gradescope export on Dask into a CSV "

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import mpconfig as C
 from grader.atomic_write import open_atomic, write_text
+from grader.results import short_name
 
 TOP_MESSAGES = 5
 EPS = 1e-6
@@ -51,8 +52,6 @@ def _pyplot():
     import matplotlib.pyplot as plt
     return plt
 
-
-# --- reading ------------------------------------------------------------------------------------------
 
 def load_results(results_dir, names):
     """{submission: results.json dict} for those saved (a missing or unreadable file is skipped)."""
@@ -86,12 +85,6 @@ def _leader(results, name):
     return None
 
 
-def _without_number(name, num):
-    """The test's name without a leading copy of its number (the grader's names repeat it)."""
-    name = str(name)
-    return name[len(num):].lstrip(" .:)") if num and name.startswith(num + " ") else name
-
-
 def _md(text, limit=160):
     """One table-safe line of Markdown."""
     text = re.sub(r"\s+", " ", str(text)).strip()
@@ -99,12 +92,6 @@ def _md(text, limit=160):
         text = text[:limit - 1] + "…"
     return text.replace("|", "\\|").replace("`", "'")
 
-
-def _fmt(x):
-    return f"{x:g}" if isinstance(x, (int, float)) else str(x)
-
-
-# --- the sections -------------------------------------------------------------------------------------
 
 def score_section(rows, histogram):
     totals = [_float(r.get("total")) for r in rows if r.get("status") == "graded"]
@@ -139,7 +126,7 @@ def tests_section(results_by_name):
         for t in results.get("tests") or []:
             num = str(t.get("number", ""))
             mx, sc = _float(t.get("max_score")) or 0.0, _float(t.get("score")) or 0.0
-            meta.setdefault(num, (_without_number(t.get("name", ""), num), mx))
+            meta.setdefault(num, (short_name(t), mx))
             scores[num].append(sc)
             if sc < mx - EPS:
                 lost[num] += 1

@@ -51,8 +51,6 @@ STOP_GRACE_S = 10                 # SIGTERM (the launcher sweeps its tree), then
 LOG_TAIL_BYTES = 4000
 
 
-# --- shipping a submission to the worker ----------------------------------------------------------
-
 def pack(folder):
     """{"files": {relative posix path: bytes}} for a small folder (regular files only, as the
     sandbox copies), else {"path": str}: a large folder is read where it lies, so the worker
@@ -90,8 +88,6 @@ def unpack(shipped, dest):
         target.write_bytes(data)
     return dest
 
-
-# --- the task (on a worker thread) ----------------------------------------------------------------
 
 def default_command(threads):
     return [sys.executable, "-m", "grader.regrade_task", "grade", "--threads", str(threads),
@@ -195,8 +191,6 @@ def _tail(path):
     except OSError:
         return ""
 
-
-# --- the launcher (a process of its own) --------------------------------------------------------------
 
 def _kill_tree(wait_s=5.0):
     """Kill every descendant of this process (orphans land here: we are their subreaper) until

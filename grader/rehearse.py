@@ -47,7 +47,6 @@ class RehearsalError(RuntimeError):
     """The rehearsal itself cannot run (not root, no cgroup v1, no zip, setup.sh failed)."""
 
 
-# --- the container: cgroup v1 memory + cpu -----------------------------------------------------
 def _fields(path):
     """{name: int} of a cgroup file of "name value" lines; {} when it cannot be read."""
     with contextlib.suppress(OSError, ValueError):
@@ -132,7 +131,6 @@ class Container:
         self.made = []
 
 
-# --- the Gradescope layout -------------------------------------------------------------------
 def unzip(zip_path, dest):
     """Like Gradescope's unzip: unix modes kept (zipfile's extractall drops them)."""
     with zipfile.ZipFile(zip_path) as zf:

@@ -131,7 +131,7 @@ def _fmt(x):
     return f"{x:g}" if isinstance(x, (int, float)) else str(x)
 
 
-def _short_name(test):
+def short_name(test):
     """The name without a leading copy of the test's number (some names repeat it)."""
     name, num = str(test.get("name", "")), str(test.get("number", ""))
     return name[len(num):].lstrip(" .:)") if num and name.startswith(num + " ") else name
@@ -140,7 +140,7 @@ def _short_name(test):
 def score_table(results):
     """A plain-text table: number, name, score/max, status; total; leaderboard; seconds."""
     tests = results.get("tests", [])
-    rows = [(t.get("number", ""), _short_name(t),
+    rows = [(t.get("number", ""), short_name(t),
              f"{_fmt(t.get('score', 0))}/{_fmt(t.get('max_score', 0))}", t.get("status", ""))
             for t in tests]
     head = ("#", "test", "score", "status")

@@ -58,7 +58,6 @@ def probe_threads(jobs):
     return max(1, min(C.PROBE_THREADS, (os.cpu_count() or 1) // jobs))
 
 
-# --- the worker's own side (a separate process) ------------------------------------------------
 def set_subreaper():
     """Orphans of our descendants are re-parented here instead of to init (so they can be found)."""
     return prctl(PR_SET_CHILD_SUBREAPER, 1)
@@ -139,7 +138,6 @@ def worker_main(run_model_limit_s=None):
         reply.write(json.dumps(asdict(out)) + "\n")
 
 
-# --- the driver's side ---------------------------------------------------------------------------
 class Worker:
     """One worker process, driven over pipes, replaced when it dies or overruns."""
 

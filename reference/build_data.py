@@ -46,7 +46,6 @@ class DataError(Exception):
     """A source or output problem, with the file and what is wrong in the message."""
 
 
-# --- hashing -----------------------------------------------------------------------------
 def _digest_file(path, algo):
     h = hashlib.new(algo)
     with open(path, "rb") as f:
@@ -78,7 +77,6 @@ def source_digest(path):
     return sha256_tree(path) if path.is_dir() else sha256_file(path)
 
 
-# --- reading sources (10-class, CIFAR-10 label order) --------------------------------------
 def _decode(raw, name):
     try:
         with Image.open(io.BytesIO(raw)) as im:
@@ -212,7 +210,6 @@ def find_source(explicit=None, url=C.OFFICIAL_ARCHIVE_URL, md5=C.OFFICIAL_ARCHIV
     return download_official(C.DEFAULT_SOURCES[-1], url=url, md5=md5)
 
 
-# --- building -----------------------------------------------------------------------------
 def to_eight_classes(data, labels10, files):
     """Drop cat and dog; relabel to the MP's 0..7 order."""
     remap = np.full(len(C.CIFAR10_CLASSES), -1)

@@ -98,7 +98,6 @@ RECIPES = (
 )
 
 
-# --- a student's pipeline, parameterised -------------------------------------------------
 def read_rows(path):
     """(uint8 (N, 3072) rows, list of int labels) of a batch file."""
     rows, labels = read_batch(path)
@@ -213,10 +212,9 @@ def run(recipe, seed, train_data, hidden):
     return correct / len(test_set), seconds, head_of(model)
 
 
-# --- the same, on features computed once (see the module docstring) -------------------------
-# Features are exact up to float rounding of batched convolutions. Random draws come in run()'s
-# order: the same Net built (backbone's initialisation, then head's), the loader's shuffle, and one
-# torch.rand(1) per item where RandomHorizontalFlip would draw it (it flips when the draw is < 0.5).
+# The feature shortcut (module docstring), exact up to float rounding of batched convolutions.
+# Random draws come in run()'s order: the same Net built (backbone's, then head's initialisation),
+# the loader's shuffle, one torch.rand(1) per item where RandomHorizontalFlip draws (< 0.5 flips).
 def images_to_input(rows, norm, flip):
     """What make_transform's test steps give, batched: (N, 3, 32, 32) floats, maybe mirrored."""
     x = torch.from_numpy(np.ascontiguousarray(rows.reshape(-1, 3, 32, 32))).float().div(255)
@@ -298,7 +296,6 @@ def run_on_features(recipe, seed, train_labels, hidden_labels, cache):
     return float((predicted == torch.as_tensor(hidden_labels)).double().mean()), seconds, head
 
 
-# --- the table -----------------------------------------------------------------------------
 def read_table(path=TABLE):
     """Rows of the committed table, typed: recipe, kind, seed (int), accuracy, seconds (float)."""
     with open(path, newline="") as f:
@@ -320,7 +317,6 @@ def write_table(rows, path=TABLE):
                              "seconds": f"{row['seconds']:.1f}"})
 
 
-# --- the tiers -----------------------------------------------------------------------------
 MARGIN = 0.01            # every sound recipe clears the full-credit line by this much, every seed
 STEP = 0.005             # thresholds are rounded down to a multiple of this
 LOWER_SHARES = (0.75, 0.5, 0.25)

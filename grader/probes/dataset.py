@@ -40,7 +40,6 @@ def _item(dataset, i, what):
     return item
 
 
-# --- 1. dataset ------------------------------------------------------------------------------
 def _unchanged(image):
     return image
 

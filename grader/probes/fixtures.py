@@ -20,7 +20,6 @@ NUM_CLASSES = 8
 FEATURES = 512
 
 
-# --- CIFAR batch files -------------------------------------------------------------------------
 def rows_to_tensor(rows):
     """What transforms.ToTensor() makes of each image, bit for bit: (N, 3, 32, 32) in [0, 1]."""
     return torch.from_numpy(np.ascontiguousarray(np.asarray(rows).reshape(-1, 3, 32, 32))).float().div(255)
@@ -36,7 +35,6 @@ def cifar_batch_bytes(rows, labels, batch_label):
     return pickle.dumps(batch, protocol=4)
 
 
-# --- models ------------------------------------------------------------------------------------
 class GraderNet(nn.Module):
     """ResNet-18 backbone (frozen, from the checkpoint) with a Linear(512, 8) head at a fixed
     initialisation: the model the grader gives to a submission's train() and test().
@@ -99,7 +97,6 @@ def model_inputs(sizes, seed):
     return [torch.rand(n, 3, 32, 32, generator=gen) for n in sizes]
 
 
-# --- fingerprints ------------------------------------------------------------------------------
 def tensor_digest(t):
     """SHA-256 of dtype, shape and raw bytes: equal digests mean bit-identical tensors."""
     t = t.detach().cpu().contiguous()

@@ -54,7 +54,6 @@ class ProbeResult:
     seconds: float = 0.0   # wall time of the child
 
 
-# --- laying out the box -------------------------------------------------------------------------
 def _link_or_copy(src, dst):
     try:
         os.link(src, dst)
@@ -154,7 +153,6 @@ def _remove(box):
         log.warning("sandbox: could not remove %s", box)
 
 
-# --- reading back ------------------------------------------------------------------------------
 def _read_output(path):
     keep = C.PROBE_OUTPUT_KEEP_BYTES
     with open(path, "rb") as f:
@@ -197,7 +195,6 @@ def _read_result(out_fd):
     return payload, None
 
 
-# --- the entry point ---------------------------------------------------------------------------
 def _check_files(files):
     files = dict(files or {})
     for name, content in files.items():
