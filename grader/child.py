@@ -1,14 +1,12 @@
 """The probe runner inside the child process: limits itself, then runs one probe function.
 
-Started by grader/sandbox/box.py as ``python -I -B -u <scratch>/grader/child.py <control.json>``
-with cwd = the scratch folder, already as the probe user when the grader is root. Before any
-student code it waits for the parent's go (sent once the child sits in its cgroups), sets hard
-rlimits and no_new_privs, verifies the privilege drop cannot be undone, and imports torch while
-the submission folder is not yet on sys.path (no student file can stand in for it). It writes
-{"ok": True, "data": ...} or {"ok": False, "error": ...} with torch.save (whole or not at all,
-through grader/atomic_write.py, which the sandbox copies into the box beside this file) and
-leaves by os._exit, so student atexit handlers and stray threads cannot hold it up. Standard
-library only until then.
+Started by grader/sandbox/box.py as ``python -I -B -u <scratch>/grader/child.py <control.json>`` in
+the scratch folder, already as the probe user when the grader is root. Before any student code it
+waits for the parent's go (sent once it sits in its cgroups), sets rlimits and no_new_privs,
+verifies the privilege drop cannot be undone, and imports torch before the submission folder is
+on sys.path (no student file can stand in for it). It writes its answer with torch.save through
+grader/atomic_write.py and leaves by os._exit, so student atexit handlers and stray threads cannot
+hold it up. Standard library only until then.
 """
 import ctypes
 import importlib

@@ -1,22 +1,19 @@
 """The grading context: what the parent knows before any child starts, and what the children said.
 
-Trusted knowledge (loaded once per process, reused for every submission a process grades): the
-checkpoint, the hidden batch with its labels, the reference solution imported in-process, every
-check's inputs and the reference's results on them (what a submission is expected to give), and
-the run_model time limit calibrated on this machine. It is all computed before the first child
-runs, so nothing a child does to files can change what a submission is compared with.
+Trusted knowledge, loaded once per process: the checkpoint, the hidden batch with its labels, the
+reference solution, every check's inputs and the reference's results on them, and the run_model
+time limit calibrated on this machine. All of it exists before the first child runs, so nothing a
+child does to files can change what a submission is compared with.
 
-Per submission, a Context: its folder and the probe results, each probe run at most once and its
-answer checked against the probe's schema. The first probe is always the import check; when it
-fails, every later probe "fails" with its message instead of running (an import that hangs must
-not cost one timeout per probe).
+Per submission, a Context: its folder and probe results, each probe run at most once and its answer
+checked against its schema. The import check runs first; when it fails, every later probe fails
+with its message instead of running (a hanging import must not cost one timeout per probe).
 
-    from grader import context
     ctx = context.for_submission("path/to/folder")   # loads the knowledge first if needed
     suite = context.load_suites(ctx)                  # unittest.TestSuite, in Gradescope order
 
-The suites never reach for a global: each test gets its Context as self.ctx. A Context made from
-probe results in hand (Context(knowledge, folder, results={...})) grades them without any child.
+Each test gets its Context as self.ctx; Context(knowledge, folder, results={...}) grades probe
+results in hand without any child.
 """
 import contextlib
 import ctypes

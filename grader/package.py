@@ -1,7 +1,5 @@
 """Build the Gradescope autograder zip (python -m grader build-autograder [--out FILE]).
 
-Layout of the zip (unpacked by Gradescope into /autograder/source):
-
     setup.sh, run_autograder      Gradescope's two entry points, at the top level
     requirements-grading.txt      the pinned packages setup.sh installs (Python 3.10+)
     deploy.json                   the Gradescope timeout it was built for (grader/deadline.py)
@@ -12,8 +10,7 @@ Layout of the zip (unpacked by Gradescope into /autograder/source):
     cifar10_batches/              the public data (copied into each probe's scratch folder)
     hidden_data/eval_batch        the hidden batch (closed to probes by setup.sh)
 
-The data is checked against reference/data_manifest.json first, and the zip is written to a
-temporary file and renamed, so a failed build never leaves a partial zip behind.
+The data is checked against reference/data_manifest.json first; the zip is written atomically.
 """
 import json
 import os

@@ -3,23 +3,18 @@
     python -m grader regrade EXPORT_DIR --out grades.csv [--workers N] [--threads-per-grade T]
     python -m grader regrade EXPORT_DIR --out grades.csv --scheduler tcp://HOST:8786
 
-EXPORT_DIR holds one folder per submission, as Gradescope's "Export Submissions" lays it out;
-a ``submission_metadata.yml`` (at the top, keyed by folder name, or inside a folder) gives
-the student's name, email and submission id.
+EXPORT_DIR is Gradescope's "Export Submissions": a folder per submission, and a
+``submission_metadata.yml`` (at the top, keyed by folder name, or in a folder) for names and ids.
 
-Each grade is a Dask task (grader/regrade_task.py): on a worker, the whole grader runs in a
-process of its own, with its own sandbox, on its share of the worker's cores. By default a
-local cluster sized to this machine: one grade per worker, cores // --threads-per-grade
-workers (capped by memory and, as root, by the sandbox's probe slots); --scheduler uses a
-running cluster instead. A broken or hostile submission, a grade that fails or a task that
-kills its worker becomes a row with status "error": it never stops the batch.
+Each grade is a Dask task (grader/regrade_task.py) running the whole grader, sandbox included, in
+a process of its own. Default: a local cluster of cores // --threads-per-grade one-grade workers
+(capped by memory and, as root, by the probe slots); --scheduler uses a running cluster. A broken
+submission, a failed grade or a task that kills its worker becomes a row with status "error".
 
-Resuming: this process is the only writer. Each row is appended (one write, fsync) as its
-grade arrives, after the grade's results.json is saved atomically in GRADES_results/; rows
-already in the CSV are not regraded, a row cut short is dropped, and a submission appears
-once. A worker killed mid-batch loses nothing (Dask runs its task again elsewhere); after
-Ctrl-C the same command finishes the rest. At the end: GRADES_histogram.png and the
-instructor report GRADES_report.md (grader/regrade_report.py).
+Resuming: this process is the only writer. A row is appended (one write, fsync) after its grade's
+results.json is saved in GRADES_results/; rows in the CSV are not regraded, a row cut short is
+dropped, so after Ctrl-C the same command finishes the rest. At the end: GRADES_histogram.png and
+the instructor report GRADES_report.md (grader/regrade_report.py).
 """
 import argparse
 import csv

@@ -2,14 +2,11 @@
 
     python -m grader regrade-bench [--count 24] [--workers 1 2] [--keep DIR]
 
-The export is Gradescope-shaped (submission_<id>/submitted.py beside its own
-submission_metadata.yml): the reference, then catalogue entries (correct variants, mutants,
-hostile code), --count in all. Entries that must time out are left out: each would cost its
-whole production time limit (up to 25 minutes) and measure the limit, not the throughput.
-Each run grades the whole export into a fresh CSV on a local cluster of N single-thread
-workers (one grade each, one thread per grade), timed from the cluster's start to the last
-row. Prints seconds, submissions per minute and the parallel efficiency (throughput with N
-workers / (N x throughput with 1)). The CSV, histogram and report of each run stay in --keep.
+The export is Gradescope-shaped: the reference, then catalogue entries, --count in all, without
+those that must time out (each would measure its time limit, up to 25 minutes, not throughput).
+Each run grades it into a fresh CSV on a local cluster of N single-thread workers, timed from the
+cluster's start to the last row, and prints seconds, submissions per minute and the parallel
+efficiency (throughput with N workers / (N x throughput with 1)). Each run's outputs stay in --keep.
 """
 import os
 import shutil

@@ -1,17 +1,11 @@
 """The instructor report of a regrade: what the class got wrong, without opening 500 results.
 
-Written by ``grader regrade`` beside its CSV as GRADES_report.md, a Markdown file whose plots
-are PNG files next to it (GRADES_histogram.png, GRADES_report_accuracy.png):
-
-- the score distribution: the histogram, quartiles and score bands;
-- for each test, how many submissions lost points and the most frequent failure messages,
-  grouped by their first line (numbers masked, so "got 0.41" and "got 0.52" group together);
-- run_model's hidden-set accuracy against its seconds (the leaderboard's two columns), with
-  the accuracy tiers of test 7.3;
-- the submissions that timed out, or crashed or broke a probe or the grade itself.
-
-It reads the CSV's rows and the results.json files regrade saved (GRADES_results/NAME.json);
-it needs nothing else, so it can be rewritten from a finished or interrupted run.
+``grader regrade`` writes it beside its CSV as GRADES_report.md, its plots as PNG files next to it:
+the score distribution (histogram, quartiles, bands); per test, how many lost points and the most
+frequent failure messages, grouped by first line with numbers masked; run_model's accuracy against
+its seconds, with test 7.3's tiers; the submissions that timed out, crashed or broke the grade.
+It reads only the CSV's rows and the saved GRADES_results/NAME.json files, so it can be rewritten
+from a finished or interrupted run.
 """
 import json
 import re

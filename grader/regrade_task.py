@@ -1,26 +1,17 @@
 """One grade of a regrade, as it runs on a Dask worker: the task, and the launcher it starts.
 
-``grade_task`` is the Dask task. It unpacks the submission the client shipped into a private
-temporary folder and starts, with its working directory at the repository root,
+``grade_task`` unpacks the shipped submission into a private temporary folder and starts, from
+the repository root, ``python -m grader.regrade_task launch --parent PID -- <the grading half>``.
+The *launcher* is a child subreaper that only waits; the grading half runs ``python -m grader
+grade``'s code on the task's share of threads, so each grade keeps the grader's own sandbox, and:
 
-    python -m grader.regrade_task launch --parent PID -- python -m grader.regrade_task grade ...
+- the launcher dies with its worker (PR_SET_PDEATHSIG, SIGTERM) and kills everything under it,
+  the probes in their own sessions included; the grading half dies with the launcher (SIGKILL);
+- a task the client cancels is noticed within a second and its launcher's group killed the same way;
+- whatever the grade left behind (a double-forked daemon lands on the launcher) is killed and logged.
 
-The *launcher* is a child subreaper that only waits: the grade runs under it in a process of its
-own (the grading half), which runs ``python -m grader grade --submission DIR --results FILE``'s
-code with the probes' thread count set to the task's share. So each grade keeps the grader's own
-sandbox (probe users, cgroups, limits), and:
-
-- the launcher dies with the worker thread that started it (PR_SET_PDEATHSIG, SIGTERM) and
-  then kills everything under it, the probes in their own sessions included, whose grading
-  half died first would otherwise leave them to init; the grading half dies with the launcher
-  (PR_SET_PDEATHSIG, SIGKILL). A worker killed with ``kill -9`` leaves no grading behind;
-- a task the client cancels (Ctrl-C, or the scheduler released it) is noticed within a second
-  and its launcher's process group is killed the same way;
-- after the grade, whatever it left behind (a double-forked daemon lands on the launcher, the
-  subreaper) is killed and named in the grade's log.
-
-The task returns plain data: the results.json content (or None) and what went wrong. It never
-writes anywhere but its temporary folder: the client is the only writer of the CSV.
+The task returns plain data (results.json's content or None, what went wrong) and writes nowhere
+but its temporary folder: the client is the only writer of the CSV.
 """
 import argparse
 import json

@@ -4,19 +4,13 @@
                               [--zip dist/autograder.zip] [--skip-install] [--summary FILE] [--keep]
     python -m grader rehearse --cpus 1 --memory-mb 1536 --catalogue hostile   # every entry, a table
 
-The zip is unpacked into a temporary root laid out like Gradescope's (source/, submission/,
-results/), setup.sh runs there as it does when Gradescope builds the image (no limits), then
-run_autograder runs from the root inside a "container": a cgroup v1 memory cgroup of --memory-mb
-(swap included) and a cpu cgroup with a quota of --cpus. At the deadline the whole container is
-killed, as Gradescope does, and its results are lost (the student gets 0 and sees nothing).
-
-Reported (a table, and a JSON summary): the score, the wall time, whether results.json came before
-the deadline and by how much, the container's peak resident memory (memory.stat total_rss, which
-on this kernel includes transparent huge pages, sampled every REHEARSAL_SAMPLE_S; page cache
-aside), its peak charge (memory.max_usage_in_bytes, page cache included), the kernel's OOM kills
-in it (memory.oom_control oom_kill) and any process left behind. Needs root and cgroup v1 memory
-and cpu controllers. Exit status 0 when a valid results.json came before the deadline with no OOM
-kill, 1 otherwise, 2 when the rehearsal could not run.
+The zip is unpacked into a temporary root laid out like Gradescope's; setup.sh runs there without
+limits, then run_autograder inside a "container": cgroup v1 memory (--memory-mb, swap included)
+and cpu (--cpus quota). At the deadline the whole container is killed and, as on Gradescope, its
+results are lost. Reported (a table and a JSON summary): score, wall time, results.json's margin
+to the deadline, peak resident memory (memory.stat total_rss, sampled), peak charge (page cache
+included), OOM kills and leftover processes. Needs root. Exit status 0 when a valid results.json
+came before the deadline with no OOM kill, 1 otherwise, 2 when the rehearsal could not run.
 """
 import contextlib
 import json

@@ -1,15 +1,14 @@
 """The building blocks of the probes' answer schemas, and the check against them.
 
-A probe's answer is built by grader code, but inside the child, next to student code that can
-patch torch, numpy or builtins. So the parent checks every answer against its probe's schema
-before any judge reads it (grader.context.checked): an answer that does not fit fails that
-probe's tests as the submission's doing, naming where it went wrong; an answer that fits is one
-the judges must handle. A judge that still crashes on it is a grader bug and shows as one. Each
-part's schema sits beside its judge, in grader/suites/<part>.py.
+A probe's answer is built inside the child, next to student code that can patch torch, numpy or
+builtins, so the parent checks every answer against its probe's schema before a judge reads it
+(grader.context.checked): one that does not fit fails that probe's tests as the submission's doing;
+a judge that crashes on one that fits is a grader bug and shows as one. Each part's schema sits
+beside its judge, in grader/suites/<part>.py.
 
-The schemas are JSON Schema (checked by jsonschema) with two extra types, "tensor" and "ints" (a
-list of ints, checked at once rather than item by item), one extra keyword, "floating" (a
-floating-point tensor), and arrays that may also be tuples (torch.load gives tuples back as such).
+JSON Schema (checked by jsonschema) plus the types "tensor" and "ints" (a list of ints, checked at
+once), the keyword "floating" (a floating-point tensor), and arrays that may be tuples (torch.load
+gives tuples back).
 """
 import jsonschema
 import torch

@@ -3,18 +3,14 @@
     worker = Worker(run_model_limit_s=None, log=open("workers.log", "a"), threads=1)
     report = worker.grade(submission_dir, results_path, timeout)     # a WorkerReport
 
-Used by ``grader.validate`` (the catalogue). Each worker is a separate process (``python -m grader.workers``)
-that builds the grading knowledge once and then grades in-process, through ``grader.grade.grade``.
-The worker forks first: the parent half only reaps, as a child subreaper, and the child half
-grades. A process a grade leaves behind either stays under the grading half (found by the worker
-itself) or, orphaned by a double fork as init would adopt it on Gradescope, lands under that
-worker's reaper, never under another worker's: so with several workers each leftover is still
-charged to the grade that made it. Either way it is listed, killed and reported. A worker that
-dies or overruns is killed and replaced; its grade reports why.
+Used by ``grader.validate``. A worker (``python -m grader.workers``) builds the grading knowledge
+once, then grades in-process through ``grader.grade.grade``. It forks first: the parent half only
+reaps, as a child subreaper, so a process a grade leaves behind, even double-forked as init would
+adopt it on Gradescope, lands under this worker and is charged to its grade: listed, killed and
+reported. A worker that dies or overruns is killed and replaced; its grade reports why.
 
-A worker's limits are passed to it, never written into mpconfig: run_model's time limit as an
-argument (validate shortens it), the probes' thread count in the environment
-(mpconfig.PROBE_THREADS_ENV, read by the sandbox for every probe).
+Limits are passed in, never written into mpconfig: run_model's as an argument (validate shortens
+it), the probes' thread count in the environment (mpconfig.PROBE_THREADS_ENV).
 """
 import argparse
 import json

@@ -4,16 +4,12 @@
                                    [--manifest FILE] [--write-manifest]
 
 Source, in this order: --source, $MP09_CIFAR_SOURCE, the shared image-folder archive, a local
-official ``cifar-10-python.tar.gz``, and last a download of the official archive. A source is
-an image-folder tree (``train/<class>/*.jpg|png``, ``test/<class>/...``), a .tar.gz of one, or
-the official python archive (checked against its published MD5).
-
-Each batch is laid out as in the original CIFAR-10 archive (b'data' a list of N uint8 rows of
-3072 values, b'labels' a list of ints): grader/probes/cifar_batch.py, the one reader and writer.
-
-Both output folders are staged in temporary folders and swapped in only when complete (and, unless
---write-manifest, only when they match the manifest); the manifest (reference/data_manifest.json)
-records the SHA-256 of every output and of the source. Errors: exit 1, one line on stderr.
+official ``cifar-10-python.tar.gz``, a download of it. A source is an image-folder tree
+(``train/<class>/*.jpg|png``, ``test/<class>/...``), a .tar.gz of one, or the official archive
+(checked against its published MD5). Batches are laid out as in the original archive
+(grader/probes/cifar_batch.py). Both output folders are staged and swapped in only when complete
+and (unless --write-manifest) matching reference/data_manifest.json, which records the SHA-256 of
+every output and of the source. Errors: exit 1, one line on stderr.
 """
 import argparse
 import hashlib

@@ -2,31 +2,23 @@
 
     python -m reference.recipe_sweep [--seeds 0 1 2] [--only NAME ...] [--out reference/recipe_sweep.csv]
 
-Each recipe is a plausible way to write run_model() (optimiser, learning rate, batch size,
-epochs, head, how the backbone is taken, normalisation, flip, with or without FinetuneNet's
-train() override). It is trained the way the grader runs run_model(): two threads (a probe's),
-random, numpy and torch seeded with the seed right before (mpconfig.RUN_MODEL_SEED is the one
-graded; the others show seed noise), on the 40,000 public training images, loss
-CrossEntropyLoss, the optimiser given only the head's parameters. It is then scored as
-grader/suites/run_model.py scores it: the hidden images through the recipe's "test" transform,
-the model in eval mode, argmax of the logits against the hidden labels.
+Each recipe is a plausible run_model() (optimiser, learning rate, batch size, epochs, head, how the
+backbone is taken, normalisation, flip, with or without FinetuneNet's train() override), trained
+as the grader runs run_model(): a probe's two threads, seeded right before (mpconfig.RUN_MODEL_SEED
+is graded; other seeds show the noise), the 40,000 public training images, CrossEntropyLoss, the
+optimiser given only the head's parameters. It is scored as grader/suites/run_model.py scores it.
 
-kind "sound": recipes that must earn full credit on every seed. kind "flawed": working code with
-one common defect (an under-trained head); their accuracies set the lower tiers (see mpconfig).
+kind "sound": must earn full credit on every seed. kind "flawed": working code with one common
+defect (an under-trained head); their accuracies set the lower tiers (see mpconfig).
 
-how "full": the images go through the whole network, as in the grader. how "features": a
-recipe whose frozen backbone stays in eval mode (FinetuneNet's train() override) trains its head
-on the backbone's features computed once, which gives the very same head (the random draws are
-made in the same order; devtests/test_recipe_sweep.py checks the heads are equal) in a fraction
-of the time. Recipes without the override always run "full".
+how "full": the images go through the whole network, as in the grader. how "features": with the
+train() override the frozen backbone stays in eval mode, so the head trains on features computed
+once: the very same head (devtests/test_recipe_sweep.py checks it) in a fraction of the time.
 
-The table (recipe, kind, how, seed, accuracy, seconds) is rewritten atomically after every run,
-so an interrupted sweep keeps what it finished; a rerun skips the (recipe, seed) rows it has.
-seconds, "full": from seeding to the end of training (datasets, model, epochs), without the
-per-epoch public-test pass a run_model() may add and without reading the batch files (read once,
-up front). "features": the head's training plus the measured cost of the backbone's forward pass
-over the images it trained on, so without the per-image transforms and loader overhead of a full
-run (a lower bound). All measured on a shared, busy 2-core machine: they vary with its load.
+The table (recipe, kind, how, seed, accuracy, seconds) is rewritten atomically after every run; a
+rerun skips the (recipe, seed) rows it has. seconds, "full": seeding to the end of training, batch
+files read up front; "features": the head's training plus the backbone's measured forward cost
+over the images it trained on (a lower bound). Measured on a shared, busy 2-core machine.
 """
 import argparse
 import csv

@@ -1,16 +1,13 @@
 """What every suite shares: points from mpconfig, access to the probes, student-facing failures.
 
-A suite module grader/suites/<part>.py holds the parent side of one part of the MP:
+A suite module grader/suites/<part>.py is the parent side of one part of the MP:
 - PROBE, the probe its checks ride on (grader.protocol);
-- the schema of its share of that probe's answer: PART_SCHEMAS {answer key: schema} for a part
-  of the shared checks probe (whose child side is PARTS in grader/probes/<part>.py, same keys),
-  or SCHEMA, the whole answer of a probe of its own;
+- its answer's schema: PART_SCHEMAS {answer key: schema} for a part of the shared checks probe
+  (keyed as PARTS in grader/probes/<part>.py, the child side), or SCHEMA for a probe of its own;
 - prepare(knowledge) -> (probe args, the reference's expected results), run once per process;
-- pure judge_* functions (probe data + expected results -> list of problems, testable without
-  any child);
+- pure judge_* functions (probe data + expected results -> problems), testable without a child;
 - one GradedCase subclass whose tests call the judges.
-grader.context finds the suite modules itself (nothing lists them) and gives every test the
-submission's Context as self.ctx.
+grader.context finds the suites itself and gives every test the submission's Context as self.ctx.
 """
 import math
 import unittest
