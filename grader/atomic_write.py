@@ -1,11 +1,8 @@
 """Write a file whole or not at all: into a temporary sibling, fsync, then one rename.
 
-A reader (Gradescope reading results.json, a student opening the stubs, the grader reading a
-probe's answer) sees the previous file or the complete new one, never a part; a failure
-leaves the previous file untouched and no temporary file behind.
-
-A leaf (standard library only, no grader module): the sandbox also copies it into every probe's
-box, where grader/child.py writes the probe's answer with it.
+A reader (Gradescope, a student, the grader reading a probe's answer) sees the previous file or
+the complete new one; a failure leaves the previous file and no temporary file behind. A leaf
+(standard library only): the sandbox copies it into every probe's box for grader/child.py.
 """
 import contextlib
 import os

@@ -3,12 +3,11 @@
     bench [grade]    grade the reference: seconds per suite, total seconds, peak memory
     bench data       a full data build into a temporary folder
     bench reference  the reference run_model(): seconds and accuracy on the hidden batch
-                     (--seeds N: one run for each of the seeds 0..N-1 instead, each of which
-                     must reach full credit)
+                     (--seeds N: one run per seed 0..N-1, each of which must reach full credit)
     bench validate   grader/validate.py's own benchmark
 
-Every run happens in a fresh process, so one run's caches and peak memory do not leak into the
-next. Goals for `bench grade` on the 2-core dev machine: <= 60 s and <= 2.5 GB peak.
+Every run is a fresh process, so no run's caches or peak memory leak into the next. Goals for
+`bench grade` on the 2-core dev machine: <= 60 s and <= 2.5 GB peak.
 """
 import json
 import statistics

@@ -1,12 +1,11 @@
 """Grade one submission folder the way Gradescope does, and write results.json last.
 
-    from grader.grade import grade
     results = grade("path/to/submission", "results.json")   # the results.json content
 
-Order: the context loads its trusted knowledge (hidden batch, reference, checkpoint) before any
-child starts; the suites run under gradescope-utils' JSONTestRunner; every process the grade
-started is dead; only then is results.json validated and written (atomically). Any exception of
-the grader itself still yields a valid results.json that says "grader error, contact staff".
+Order: the trusted knowledge is loaded before any child starts; the suites run under
+gradescope-utils' JSONTestRunner; every process the grade started is killed; only then is
+results.json validated and written. A failure of the grader itself still yields a valid
+results.json that says "grader error, contact staff".
 """
 import io
 import resource

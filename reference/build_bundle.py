@@ -3,13 +3,11 @@
     python -m reference.build_bundle               # torch as requirements.txt pins it (PyPI)
     python -m reference.build_bundle --cpu-torch   # the bundle installs PyTorch's CPU-only build
 
-The bundle holds the stubs (generated from the reference here, never the reference itself),
-models.py, resnet18.pt, the public data batches, the visible tests (with graded_tests.json,
-the graded tests' numbers, names and points, written here from mpconfig and grader/suites),
-the notebook, requirements.txt and a README rendered from reference/student_README.md with the
-facts of mpconfig. Files are picked by name, never by copying a folder wholesale, so nothing
-else (the hidden batch, the grader, the reference) can slip in. Both outputs are built under
-temporary names and renamed into place only when complete.
+The bundle: the stubs (generated here, never the reference), models.py, resnet18.pt, the public
+data, the visible tests with graded_tests.json (numbers, names and points, from mpconfig and
+grader/suites), the notebook, requirements.txt and a README rendered from
+reference/student_README.md. Files are picked by name, never a folder wholesale, so nothing else
+(hidden batch, grader, reference) can slip in; both outputs are renamed into place only when complete.
 """
 import argparse
 import ast

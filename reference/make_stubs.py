@@ -3,10 +3,9 @@
     python -m reference.make_stubs            # write submitted.py
     python -m reference.make_stubs --check    # exit 1 (with a diff summary) if it is stale
 
-Every solution region of reference/submitted.py, the lines between a START and an END marker,
-becomes one ``raise NotImplementedError(MESSAGE)`` at the marker's indentation. Everything else
-(imports, signatures, docstrings, the markers themselves, given code) is copied unchanged, so
-the stubs can never drift from the reference by hand edits.
+Every solution region of reference/submitted.py (between a START and an END marker) becomes one
+``raise NotImplementedError(MESSAGE)`` at the marker's indentation; everything else is copied
+unchanged, so the stubs cannot drift from the reference. dev.py setup runs it.
 """
 import argparse
 import difflib

@@ -4,14 +4,12 @@ A batch file is a pickled dict, laid out as in the original CIFAR-10 archive:
 
     b'data'         a list of N numpy uint8 arrays of 3072 values each: the 1024 red values of
                     the 32x32 image row by row, then the 1024 green, then the 1024 blue
-                    (np.array(batch[b'data']) stacks them into an (N, 3072) array)
     b'labels'       a list of N ints
     b'filenames'    a list of N bytes
     b'batch_label'  bytes
 
-A leaf (standard library and numpy only), here because the grader's child probes get
-grader/probes/ and nothing else of the project; the reference, the devtests and the grader's
-parent read and write batches through it too.
+A leaf (standard library and numpy) in grader/probes/, the only part of the project a probe gets;
+the reference, the devtests and the grader's parent use it too.
 """
 import pickle
 

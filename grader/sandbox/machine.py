@@ -1,8 +1,6 @@
 """Readying a machine for probes (root): the probe users and their slots, an interpreter they
-can reach, the grader's own files closed to them.
-
-Not root, there is nothing to prepare: probes then run as the grader's user (weaker isolation,
-warned once).
+can reach, the grader's own files closed to them. Not root, there is nothing to prepare: probes
+then run as the grader's user (weaker isolation, warned once).
 """
 import contextlib
 import fcntl
