@@ -153,23 +153,18 @@ def train(epochs, out, log=print, init=None, peak_lr=None, seed=None, **options)
 
 
 @torch.no_grad()
-def features(model, x_uint8, convention="totensor", batch=1000):
+def features(model, x_uint8, convention="totensor", batch=1000, head=False):
+    """The backbone's features (with head: the logits) of uint8 images, in eval mode."""
     model.eval()
     outs = []
     for i in range(0, len(x_uint8), batch):
         xb = apply_convention(x_uint8[i:i + batch].float().div(255), convention)
-        outs.append(model.features(xb.contiguous(memory_format=torch.channels_last)))
+        outs.append((model if head else model.features)(xb.contiguous(memory_format=torch.channels_last)))
     return torch.cat(outs)
 
 
-@torch.no_grad()
 def evaluate(model, x_uint8, y, convention="totensor"):
-    model.eval()
-    correct = 0
-    for i in range(0, len(y), 1000):
-        xb = apply_convention(x_uint8[i:i + 1000].float().div(255), convention)
-        correct += (model(xb.contiguous(memory_format=torch.channels_last)).argmax(1) == y[i:i + 1000]).sum().item()
-    return correct / len(y)
+    return (features(model, x_uint8, convention, head=True).argmax(1) == y).sum().item() / len(y)
 
 
 def linear_probe(f_train, y_train, evals, epochs=100, seed=0):
