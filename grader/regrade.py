@@ -26,7 +26,7 @@ import os
 import re
 import sys
 import uuid
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
 import yaml
@@ -322,10 +322,8 @@ def dask_client(scheduler=None, workers=None, threads_per_grade=1):
             client = Client(scheduler)
         except (OSError, TimeoutError) as exc:
             raise RegradeError(f"cannot reach the Dask scheduler at {scheduler}: {exc}") from exc
-        try:
+        with client:
             yield client
-        finally:
-            client.close()
         return
     n = workers or local_workers(threads_per_grade)
     # The scheduler's and nannies' INFO lines would bury the progress bar; a worker that dies
@@ -357,11 +355,9 @@ def regrade(export_dir, out_csv, *, scheduler=None, workers=None, threads_per_gr
     done = sink.done()
     pending = [s for s in subs if s[0] not in done]
     if pending:
-        if client is not None:
-            _grade_all(client, pending, sink, len(subs), threads_per_grade, grade_command, progress)
-        else:
-            with dask_client(scheduler, workers, threads_per_grade) as own:
-                _grade_all(own, pending, sink, len(subs), threads_per_grade, grade_command, progress)
+        with (nullcontext(client) if client is not None
+              else dask_client(scheduler, workers, threads_per_grade)) as c:
+            _grade_all(c, pending, sink, len(subs), threads_per_grade, grade_command, progress)
     write_histogram(sink.rows, histogram_path(out_csv))
     if report:
         regrade_report.write_report(report_path(out_csv), sink.rows, results_dir(out_csv),

@@ -225,9 +225,7 @@ def rehearse(cpus, memory_mb, timeout_min=None, submission=None, zip_path=C.AUTO
         echo(f"rehearse: run_autograder in {cpus:g} CPU / {memory_mb} MB, killed at {limit:g} s "
              f"(machine load {load[0]:.1f})")
         peak_rss = peak_at = 0.0
-        results_at = None
-        timed_out, killed = False, 0
-        others, samples = 0, 0
+        results_at, timed_out, killed, others, samples = None, False, 0, 0, 0
         with open(root / "run_autograder.log", "w") as log:
             start = time.monotonic()
             proc = subprocess.Popen([str(root / "run_autograder")], cwd=root, env=env, stdout=log,
@@ -261,35 +259,25 @@ def rehearse(cpus, memory_mb, timeout_min=None, submission=None, zip_path=C.AUTO
             "zip": str(zip_path), "submission": str(submission or "the reference solution"),
             "cpus": cpus, "memory_mb": memory_mb, "timeout_min": timeout_min,
             "zip_timeout_min": zip_timeout, "installed": not skip_install,
-            "machine_load_at_start": [round(x, 2) for x in load],
-            "other_graders_probes_max": others,
-            "setup_seconds": round(setup_seconds, 1),
-            "wall_seconds": round(wall, 1),
-            "deadline_seconds": limit,
-            "timed_out": timed_out,
+            "machine_load_at_start": [round(x, 2) for x in load], "other_graders_probes_max": others,
+            "setup_seconds": round(setup_seconds, 1), "wall_seconds": round(wall, 1),
+            "deadline_seconds": limit, "timed_out": timed_out,
             "exit_status": None if timed_out else proc.returncode,
             "results_at_seconds": None if results_at is None else round(results_at, 1),
             "results_before_deadline": not timed_out and results is not None and not problems,
             "margin_seconds": None if timed_out else round(limit - wall, 1),
-            "results_valid": results is not None and not problems,
-            "results_problems": problems,
+            "results_valid": results is not None and not problems, "results_problems": problems,
             "score": results.get("score") if results else None,
             "max_score": sum(t.get("max_score", 0) for t in results.get("tests", [])) if results else None,
             "grader_seconds": results.get("execution_time") if results else None,
             "output": (results.get("output", "") if results else "")[:2000],
-            # Each test that lost points, with its output's first and last lines (the cause is
-            # usually in one, a traceback's end in the other).
+            # Each test that lost points, with its output's first and last lines (the cause, a traceback's end).
             "lost": [[t.get("number"), t.get("score"), t.get("max_score"), _ends(t.get("output"))]
                      for t in (results or {}).get("tests", []) if t.get("score", 0) < t.get("max_score", 0)],
-            "peak_rss_mb": round(peak_rss / MiB),
-            "peak_rss_at_seconds": round(peak_at, 1),
-            "peak_charge_mb": round(peak_charge / MiB),
-            "oom_kills": oom_kills,
-            "cpu_throttled_periods": throttled_periods,
-            "cpu_throttled_seconds": round(throttled_s, 1),
-            "container": container.memory.name,
-            "killed_at_deadline": killed,
-            "left_behind": leftovers,
+            "peak_rss_mb": round(peak_rss / MiB), "peak_rss_at_seconds": round(peak_at, 1),
+            "peak_charge_mb": round(peak_charge / MiB), "oom_kills": oom_kills,
+            "cpu_throttled_periods": throttled_periods, "cpu_throttled_seconds": round(throttled_s, 1),
+            "container": container.memory.name, "killed_at_deadline": killed, "left_behind": leftovers,
             "run_autograder_log_tail": (root / "run_autograder.log").read_text(errors="replace")[-3000:],
         }
         summary["ok"] = summary["results_before_deadline"] and oom_kills == 0
