@@ -61,8 +61,7 @@ def _first_number(module):
 
 
 def _find_suites():
-    """Every suite module of grader/suites/ (one per part of the MP), in Gradescope order: a new
-    suite module is found without being listed anywhere."""
+    """Every suite module of grader/suites/, in Gradescope order: a new one needs listing nowhere."""
     names = [m.name for m in pkgutil.iter_modules([str(SUITES_DIR)]) if m.name != "base"]
     return tuple(sorted((importlib.import_module(f"grader.suites.{name}") for name in names),
                         key=_first_number))
@@ -148,8 +147,7 @@ def calibrate(repeats=C.CALIBRATION_REPEATS, images=C.CALIBRATION_IMAGES, thread
 
 
 def speed_factor(calibration_s):
-    """How much slower than the dev machine this one runs the workload (never below 1, at most
-    mpconfig.CHECK_SCALE_MAX): the factor of the checks' time limits."""
+    """How much slower than the dev machine this one is, in [1, CHECK_SCALE_MAX]: the checks' limit factor."""
     return min(C.CHECK_SCALE_MAX, max(1.0, calibration_s / C.CALIBRATION_REFERENCE_S))
 
 
@@ -160,8 +158,7 @@ def run_model_limit(calibration_s):
 
 
 def build_knowledge(prepared=None):
-    """The knowledge of this process: the reference's expected results from `prepared` (see
-    read_prepared) when given, else computed here with the reference imported."""
+    """This process's knowledge: the reference's results from `prepared` if given, else computed here."""
     rows, labels = fixtures.read_batch(C.HIDDEN_DIR / C.HIDDEN_FILE)
     calibration_s = calibrate()
     k = Knowledge(reference=None if prepared else import_reference(),
@@ -223,8 +220,7 @@ def prepared_bytes():
 
 
 def read_prepared(path=PREPARED_FILE):
-    """The prepared knowledge if `path` holds one made from these very files; else None (a
-    checkout has none; a stale or unreadable one is logged and ignored)."""
+    """The prepared knowledge if `path` holds one made from these very files; else None (stale: logged)."""
     if not path.is_file():
         return None
     try:
@@ -278,8 +274,7 @@ class Context:
                              f"tested:\n{result.error}")
 
     def _allow(self, wanted, keep):
-        """A stage's limit: `wanted`, cut so that the later stages keep `keep` seconds and
-        results.json still comes before the deadline."""
+        """`wanted`, cut so the later stages keep `keep` s and results.json still beats the deadline."""
         return wanted if self.budget is None else self.budget.allow(wanted, keep)
 
     def _run(self, name):
@@ -341,8 +336,7 @@ def load():
 
 
 def for_submission(submission_dir, knowledge=None, budget=None):
-    """A fresh Context for grading this folder (default knowledge: load()'s), under `budget` (a
-    deadline.Budget; None: no deadline)."""
+    """A fresh Context for this folder (default knowledge: load()'s), under `budget` (None: no deadline)."""
     path = Path(submission_dir).resolve()
     if not (path / "submitted.py").is_file():
         raise FileNotFoundError(f"{path}: no submitted.py in the submission folder")

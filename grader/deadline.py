@@ -62,8 +62,7 @@ STARTED_ENV = "MP09_STARTED_AT"     # run_autograder's start (epoch seconds), se
 
 
 def started_at():
-    """When Gradescope's clock started, as near as we know: run_autograder's start time from the
-    environment, else this process's own start."""
+    """When Gradescope's clock started: run_autograder's start from the environment, else this process's."""
     value = os.environ.get(STARTED_ENV, "")
     try:
         return float(value)

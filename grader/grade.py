@@ -28,8 +28,7 @@ from grader.submission import SUBMISSION_FILE
 
 @dataclass
 class GradeRun:
-    """A grade run in this process: results.json, the grader's own error and where the time went
-    (what bench and the CLI need beyond results.json)."""
+    """A grade run in this process: results.json, the grader's own error and where the time went."""
     results: dict
     grader_error: str = ""                            # "" when the grader itself worked
     preload_seconds: float = 0.0                      # the context's trusted knowledge
@@ -143,8 +142,7 @@ class ContainerTooSmall(RuntimeError):
 
 
 def check_container():
-    """Say what the grader runs in (instructor-visible: stdout is hidden from students); raise
-    ContainerTooSmall below the supported minimum."""
+    """Say what the grader runs in (stdout: staff only); ContainerTooSmall below the supported minimum."""
     from grader.sandbox.limits import default_threads   # loads torch: not at CLI start
     memory, cpus = container.memory_limit_mb(), container.cpu_limit()
     print(f"grader: container {cpus:g} CPU, memory limit "

@@ -99,8 +99,7 @@ def _add(zf, name, data, mode):
 
 
 def build(out=C.AUTOGRADER_ZIP, timeout_min=C.GRADESCOPE_TIMEOUT_MIN):
-    """Write the zip to `out` (temp file + rename) for a course whose Gradescope autograder
-    timeout is `timeout_min`; returns its path."""
+    """Write the zip to `out` atomically, for a Gradescope timeout of `timeout_min`; returns its path."""
     out = Path(out)
     try:
         deploy = deadline.config_text(timeout_min)

@@ -86,8 +86,7 @@ def _created(p):
 
 
 def kill_started_after(started_after):
-    """Kill every descendant of this process started at or after `started_after` (epoch
-    seconds) and still alive; returns them."""
+    """Kill and return this process's live descendants started at or after `started_after` (epoch s)."""
     victims = [p for p in descendants() if _created(p) >= started_after]
     kill_and_reap(victims)
     return victims
@@ -131,8 +130,7 @@ def leftover_processes(root, exclude=(), wait_s=2.0):
 
 
 def kill_tree(pid):
-    """Kill every descendant of `pid` at once (they may sit in sessions of their own, out of
-    reach of a kill of pid's process group)."""
+    """Kill every descendant of `pid` at once, even those in sessions of their own (beyond its group)."""
     try:
         leftover_processes(psutil.Process(pid), wait_s=0)
     except psutil.Error:

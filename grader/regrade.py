@@ -255,8 +255,7 @@ def write_histogram(rows, png):
 
 
 def row_from_outcome(name, student, outcome):
-    """The CSV row of one grade: `outcome` is grade_task's dict, or the exception its task
-    ended with (e.g. distributed's KilledWorker). Never raises."""
+    """The CSV row of grade_task's dict, or of the exception its task ended with. Never raises."""
     row = {**dict.fromkeys(META_COLUMNS, ""), KEY: name, **student}
     if isinstance(outcome, BaseException):
         msg = str(outcome) or type(outcome).__name__
@@ -298,8 +297,7 @@ def _cores():
 
 
 def local_workers(threads_per_grade):
-    """Grades at once on this machine: its cores shared out, no more than its memory holds
-    and, as root, no more than the sandbox's probe slots (each probe holds one)."""
+    """Grades at once here: the cores shared out, capped by memory and, as root, by the probe slots."""
     import psutil
     caps = {"cores": max(1, _cores() // threads_per_grade),
             "memory": max(1, psutil.virtual_memory().total // (GRADE_MEMORY_MB << 20))}
@@ -314,8 +312,7 @@ def local_workers(threads_per_grade):
 
 @contextmanager
 def dask_client(scheduler=None, workers=None, threads_per_grade=1):
-    """A distributed.Client: on the cluster at `scheduler`, or on a new LocalCluster of
-    `workers` single-thread worker processes (one grade each), closed afterwards."""
+    """A Client of the cluster at `scheduler`, or of a new LocalCluster of `workers` one-grade workers."""
     from distributed import Client, LocalCluster
     if scheduler:
         try:

@@ -21,16 +21,14 @@ from grader import catalogue
 from grader import regrade as R
 
 def catalogue_sources():
-    """[(label, submitted.py text)]: the reference, then each catalogue entry that does not
-    have to time out (built from its recipe)."""
+    """[(label, submitted.py text)]: the reference, then each catalogue entry that need not time out."""
     reference = C.REFERENCE_SOLUTION.read_text()
     return [(e.label, e.source(reference)) for e in (catalogue.REFERENCE, *catalogue.entries())
             if not e.expected.get("times_out")]
 
 
 def build_export(dest, count):
-    """A Gradescope-style export of `count` submissions (the sources cycled when count is
-    larger than the catalogue); returns [(folder name, label)]."""
+    """A Gradescope-style export of `count` submissions (sources cycled); returns [(folder, label)]."""
     dest = Path(dest)
     if dest.exists():
         shutil.rmtree(dest)

@@ -86,8 +86,7 @@ def default_command(threads):
 
 
 def grade_task(shipped, threads, command=None):
-    """Grade one shipped submission; never raises for the submission's sake. Returns
-    {"results": dict | None, "error": str, "seconds", "host", "euid", "log"}."""
+    """Grade a shipped submission, never raising for its sake: {results, error, seconds, host, euid, log}."""
     start = time.monotonic()
     out = {"results": None, "error": "", "seconds": 0.0, "host": socket.gethostname(),
            "euid": os.geteuid(), "log": ""}
@@ -184,8 +183,7 @@ def _tail(path):
 
 
 def _kill_tree(wait_s=5.0):
-    """Kill every descendant of this process (orphans land here: we are their subreaper) until
-    none is left; returns their descriptions."""
+    """Kill every descendant (orphans land here: we are their subreaper) until none is left; describe them."""
     me, found = psutil.Process(), []
     deadline = time.monotonic() + wait_s
     while True:

@@ -160,8 +160,7 @@ def _env(root, skip_install):
 
 
 def _other_graders_probes(container):
-    """Probe-user processes outside the container: another grading on this machine, which holds
-    probe slots (the grader then waits for one) and CPU. Gradescope's container has none."""
+    """Probe-user processes outside the container: another grading here, holding probe slots and CPU."""
     ours = container.pids()
     return sum(1 for p in psutil.process_iter(["username"])
                if (p.info["username"] or "").startswith(C.PROBE_USER) and p.pid not in ours)

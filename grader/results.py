@@ -95,8 +95,7 @@ def dumps(results):
 
 
 def write_atomic(path, results):
-    """Validate, then write `results` to `path` via a temporary sibling and a rename, so that a
-    reader (Gradescope) sees either the previous file or the complete new one, never a part."""
+    """Validate, then write `results` to `path` atomically (Gradescope never reads a part)."""
     validate(results)
     text = dumps(results)
     path = Path(path)

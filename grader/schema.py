@@ -15,8 +15,7 @@ import torch
 
 
 def obj(required=None, optional=None, values=None):
-    """A dict with exactly these keys (all required ones present), or with any str keys whose
-    values fit `values`."""
+    """A dict of exactly these keys (required ones present), or of any str keys whose values fit `values`."""
     if values is not None:
         return {"type": "object", "additionalProperties": values}
     props = dict(required or {}, **(optional or {}))

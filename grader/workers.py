@@ -198,8 +198,7 @@ class Worker:
         return WorkerReport(error=why, seconds=seconds)
 
     def orphans(self):
-        """Kill and describe what the last grade left under this worker's reaper half
-        (everything there but the grading half)."""
+        """Kill and describe what the last grade left under the reaper half (all but the grading half)."""
         import psutil
         if self.proc is None or self.grading_pid in (None, self.proc.pid):
             return []

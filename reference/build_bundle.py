@@ -106,8 +106,7 @@ def graded_tests():
 
 
 def visible_test_files():
-    """Name in the visible tests' folder -> its text: the tests as written, and the table of
-    graded tests they are numbered by."""
+    """Name -> text of the visible tests' folder: the tests, and the graded tests they are numbered by."""
     tests = sorted(C.VISIBLE_TESTS.glob("*.py"))
     if not any(p.name.startswith("test_") for p in tests):
         raise BundleError(f"no test_*.py in {C.VISIBLE_TESTS}")

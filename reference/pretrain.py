@@ -104,8 +104,7 @@ def train_step(model, opt, sched, x_uint8, y, gen, recipe=RECIPE):
 
 
 def train(epochs, out, log=print, init=None, peak_lr=None, seed=None, **options):
-    """One one-cycle run. init: a checkpoint to continue from; options: zero_init_residual,
-    eval_every (the experiments in NOTES)."""
+    """One one-cycle run. init: a checkpoint to continue from; options: the experiments in NOTES."""
     R = dict(RECIPE, epochs=epochs, **options)
     if peak_lr is not None:
         R["peak_lr"] = peak_lr

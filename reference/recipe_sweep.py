@@ -184,8 +184,7 @@ def train_epochs(recipe, module, loader, optimizer):
 
 
 def run(recipe, seed, train_data, hidden):
-    """(hidden accuracy, seconds, trained head) of one recipe trained with one seed, images
-    through the whole network (what the grader runs)."""
+    """(hidden accuracy, seconds, trained head) of one recipe and seed, through the whole network."""
     seed_like_the_grader(seed)
     start = time.perf_counter()
     dataset = Images(*train_data, make_transform(recipe, "train"))

@@ -26,8 +26,7 @@ def rows_to_tensor(rows):
 
 
 def cifar_batch_bytes(rows, labels, batch_label):
-    """A batch file in the CIFAR pickle format. Filenames are placeholders: the real ones of the
-    hidden images name their class."""
+    """A CIFAR pickle batch file; placeholder filenames (the hidden images' real ones name their class)."""
     batch = {b"batch_label": batch_label.encode(),
              b"labels": [int(v) for v in labels],
              b"data": list(np.ascontiguousarray(rows, dtype=np.uint8)),   # the original layout

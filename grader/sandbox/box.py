@@ -63,8 +63,7 @@ def _link_or_copy(src, dst):
 
 
 def _copy_submission(src_root, dst_root):
-    """Copy regular files (no symlinks, fifos, devices, bytecode) within the size budget.
-    Returns notes on what was left out."""
+    """Copy regular files (no links, fifos, devices, bytecode) within budget; notes on what was left out."""
     notes, budget = [], C.PROBE_MAX_COPY_MB * MiB
     for folder, dirs, files in os.walk(src_root):  # followlinks=False: linked folders stay out
         rel = Path(folder).relative_to(src_root)
@@ -167,8 +166,7 @@ def _read_output(path):
 
 
 def _read_result(out_fd):
-    """(payload, None), (None, None) when absent, or (None, reason). Never follows a link,
-    never blocks on a fifo, never unpickles anything but plain data."""
+    """(payload, None), (None, None) when absent, or (None, why): no links, no fifos, plain data only."""
     try:
         fd = os.open("result.pt", os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=out_fd)
     except FileNotFoundError:

@@ -69,8 +69,7 @@ _cgroup_warned = False
 
 
 def own_cgroup(controller):
-    """This process's cgroup for `controller` (None without that v1 controller): cgroups made
-    there nest inside whatever limits this process already has."""
+    """This process's v1 cgroup of `controller` (or None): cgroups made there nest within our own limits."""
     base = CGROUP_ROOT / controller
     if not (base / "cgroup.procs").is_file():
         return None

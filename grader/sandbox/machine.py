@@ -102,8 +102,7 @@ def _protect_grader_files():
 
 
 def prepare():
-    """Make this machine ready to run probes as root; returns the changes made (logged).
-    Idempotent and cheap when nothing needs changing. Not root: nothing to do."""
+    """Ready this machine for probes as root (idempotent, cheap); returns the changes made (logged)."""
     if not is_root():
         return []
     changes = []

@@ -61,8 +61,7 @@ def fmt(x):
 
 
 class GradedCase(unittest.TestCase):
-    """Base of every suite's TestCase. grader.context.load_suites(ctx) sets ctx on each test: the
-    submission's grader.context.Context (probe results, the reference's expected results)."""
+    """Base of every suite's TestCase; load_suites(ctx) gives each test the submission's Context."""
     maxDiff = None
     ctx = None
 
@@ -85,8 +84,7 @@ class GradedCase(unittest.TestCase):
         return result.data
 
     def part(self, probe, key, what):
-        """One guarded part of a probe's answer: its value, or the test fails with the error
-        (`what` names the student's function(s) involved)."""
+        """A guarded part of a probe's answer, or the test fails with its error (`what`: whose code)."""
         return self.unwrap(self.probe_data(probe)[key], what)
 
     def unwrap(self, guarded, what):
