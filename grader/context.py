@@ -127,9 +127,8 @@ def import_reference(path=C.REFERENCE_SOLUTION):
 
 
 def calibrate(repeats=C.CALIBRATION_REPEATS, images=C.CALIBRATION_IMAGES, threads=None):
-    """Median seconds of a fixed ResNet-18 forward pass: how fast this machine runs the MP's work,
-    on the probes' thread count (default limits.default_threads()), so that limits scale with
-    what the student's code actually gets."""
+    """Median seconds of a fixed ResNet-18 forward pass on the probes' thread count: how fast this
+    machine runs what the student's code gets, so limits scale with it."""
     net = models.resnet18().eval()
     x = torch.rand(images, 3, 32, 32, generator=torch.Generator().manual_seed(0))
     times, before = [], torch.get_num_threads()
@@ -345,9 +344,8 @@ def for_submission(submission_dir, knowledge=None, budget=None):
 
 
 def load_suites(ctx=None, modules=SUITES):
-    """The graded tests of these suite modules (default: all, in the order of their Gradescope
-    numbers), each given `ctx` as self.ctx (None: tests to list or fail without running, as when
-    submitted.py is missing)."""
+    """The graded tests of these suites (default: all, in Gradescope order), each with `ctx` as
+    self.ctx (None: to list, or to fail without running when submitted.py is missing)."""
     loader = unittest.TestLoader()
     suite = unittest.TestSuite()
     for module in modules:

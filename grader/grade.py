@@ -36,9 +36,8 @@ class GradeRun:
 
 
 class _TimedResult(JSONTestResult):
-    """JSONTestResult that times each test, keeps skipped tests (as failed: an unrun test earns
-    nothing, and a test missing from results.json would shrink the maximum score), and flags
-    tests that crashed with an exception instead of failing an assertion: a grader bug."""
+    """Times each test, keeps skipped tests as failed (an unrun test earns nothing, yet must count in
+    the maximum score), and flags a test that crashed instead of failing: a grader bug."""
 
     def startTest(self, test):
         self._started = time.perf_counter()
@@ -156,9 +155,8 @@ def check_container():
 
 
 def run(submission_dir, results_path=None, budget=None):
-    """Grade `submission_dir` under `budget` (a deadline.Budget; None: no deadline); write
-    results.json to `results_path` (if given) last. Returns a GradeRun (results, grader error,
-    timings)."""
+    """Grade `submission_dir` under `budget` (None: no deadline), writing results.json to
+    `results_path` (if given) last; returns a GradeRun."""
     start_wall = time.time()
     start = time.perf_counter()
     outcome = GradeRun(results={})

@@ -335,11 +335,9 @@ def dask_client(scheduler=None, workers=None, threads_per_grade=1):
 
 def regrade(export_dir, out_csv, *, scheduler=None, workers=None, threads_per_grade=1,
             client=None, grade_command=None, progress=True, report=True):
-    """Grade every submission not yet in out_csv; returns all rows (old and new).
-
-    `client`: an existing distributed.Client to use (else --scheduler's, else a local cluster).
-    `grade_command`: replaces the grade's command line ("{submission}" and "{results}" are
-    filled in) to test the machinery with a cheap stand-in; None is the real grader."""
+    """Grade every submission not yet in out_csv; returns all rows. `client`: a distributed.Client
+    to use; `grade_command`: a cheap stand-in for the grader's command line ("{submission}",
+    "{results}" filled in) to test the machinery."""
     if workers is not None and workers < 1:
         raise RegradeError(f"--workers must be at least 1, got {workers}")
     if threads_per_grade < 1:

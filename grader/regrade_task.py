@@ -43,9 +43,8 @@ LOG_TAIL_BYTES = 4000
 
 
 def pack(folder):
-    """{"files": {relative posix path: bytes}} for a small folder (regular files only, as the
-    sandbox copies), else {"path": str}: a large folder is read where it lies, so the worker
-    must see the same path (a shared file system)."""
+    """{"files": {posix path: bytes}} of a small folder (regular files, as the sandbox copies), else
+    {"path": str}: a large folder is read where it lies (the worker must share the file system)."""
     folder = Path(folder)
     files, size = {}, 0
     for path in sorted(folder.rglob("*")):
@@ -221,9 +220,8 @@ def _reap_all():
 
 
 def launch(parent, cmd, cleanup=None):
-    """Run cmd (the grading half) under this process; returns its exit code. Stopped by a
-    signal (its worker died, or the task was cancelled), it kills its tree and removes the
-    task's folder `cleanup`, which a dead worker would leave behind."""
+    """Run cmd (the grading half) under this process; returns its exit code. On a signal (worker
+    dead, task cancelled) it kills its tree and removes `cleanup`, the task's folder."""
     prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
     if os.getppid() != parent:          # the worker died before the line above
         return 1

@@ -334,9 +334,8 @@ def _write_summary(path, summary):
 
 def rehearse_catalogue(kind, cpus, memory_mb, zip_path=C.AUTOGRADER_ZIP, skip_install=False,
                        echo=print):
-    """Rehearse every catalogue entry of `kind` (built from its recipe) in the same container:
-    [(entry label, its summary, what is wrong: [] when it got a valid results.json before the
-    deadline, no OOM kill and no point it did not earn)]."""
+    """Rehearse every catalogue entry of `kind` in the same container: [(label, summary, what is
+    wrong: [] for a valid results.json in time, no OOM kill, no point it did not earn)]."""
     from grader import catalogue
     rows = []
     with tempfile.TemporaryDirectory(prefix="mp09-rehearse-catalogue-") as tmp:

@@ -104,9 +104,8 @@ def write_atomic(path, results):
 
 
 def grader_error_results(detail, execution_time=0.0):
-    """A valid results.json for when the grader itself broke: zero points, and a message that
-    tells the student it is not their fault. `detail` (a traceback) is shown to staff only,
-    through the hidden stdout; the student sees the plain sentence."""
+    """A valid results.json for when the grader broke: zero points and a message that it is not
+    the student's fault; `detail` (a traceback) goes to the staff-only stdout."""
     return {
         **FORMATS,
         "score": 0.0,

@@ -48,9 +48,8 @@ def grade_limit_s(run_model_limit_s):
 
 
 def probe_threads(jobs):
-    """Torch threads for each probe when `jobs` grades run at once: the cores shared out, never
-    more than production's. Two probes of two spinning OpenMP threads each on two cores run
-    several times slower than one after the other."""
+    """Torch threads per probe when `jobs` grades run at once: the cores shared out, at most
+    production's (two probes of two spinning threads on two cores run several times slower)."""
     return max(1, min(C.PROBE_THREADS, (os.cpu_count() or 1) // jobs))
 
 
@@ -60,10 +59,9 @@ def set_subreaper():
 
 
 def split_reaper():
-    """Fork; the parent half becomes a child subreaper that only reaps, and exits with the
-    child's status; the child half returns (True if the split happened). Call it while the
-    process has one thread (before torch). When the process that started the worker dies
-    (validate killed, Ctrl-C), the reaper half takes everything under it down with it."""
+    """Fork (while single-threaded, before torch): the parent half only reaps, as a child subreaper,
+    and exits with the child's status; the child half returns True. When the worker's starter dies
+    (validate killed, Ctrl-C), the reaper half takes everything under it down."""
     starter = os.getppid()
     if not set_subreaper():
         return False

@@ -82,9 +82,8 @@ def accuracy_test():
 
 
 def graded_tests():
-    """Number -> {"name", "points"} of every graded test, in mpconfig.TESTS's order: the points
-    from mpconfig, the name from the first line of the graded test's docstring in grader/suites
-    (what Gradescope shows as the row's title), without its leading number."""
+    """Number -> {"name", "points"} of every graded test, in mpconfig.TESTS order: points from
+    mpconfig, the name from its docstring's first line (Gradescope's row title), unnumbered."""
     names = {}
     for path in sorted(SUITES.glob("*.py")):
         for node in ast.walk(ast.parse(path.read_text(), str(path))):
@@ -124,9 +123,8 @@ def write_visible_tests(folder):
 
 
 def cpu_requirements(text):
-    """requirements.txt with torch and torchvision from PyTorch's CPU-only index: the same
-    versions with the "+cpu" local tag on Linux and Windows (macOS wheels have no CUDA and no
-    tag). PEP 440 lets "torch==X" match "X+cpu", so nothing else in the file changes."""
+    """requirements.txt with torch and torchvision from PyTorch's CPU-only index ("+cpu" on Linux
+    and Windows; macOS wheels have no CUDA). PEP 440 lets "torch==X" match "X+cpu"."""
     lines, found = [f"--extra-index-url {CPU_INDEX}"], set()
     for line in text.splitlines():
         m = re.fullmatch(r"\s*([A-Za-z0-9_.-]+)==([^\s;#]+)\s*", line)

@@ -140,10 +140,8 @@ def _read_official(tf, origin):
 
 
 def read_source(path, md5=C.OFFICIAL_ARCHIVE_MD5):
-    """Read a source into {'train'|'test': (uint8 (N, 3072), int64 labels 0..9, filenames)}.
-
-    md5: what an official-format archive must hash to (the published value; tests inject theirs).
-    """
+    """A source as {'train'|'test': (uint8 (N, 3072), int64 labels 0..9, filenames)}; `md5`: what an
+    official archive must hash to (tests inject theirs)."""
     path = Path(path)
     if not path.exists():
         raise DataError(f"{path}: source not found")
@@ -326,11 +324,8 @@ def _mismatches(record, expected, manifest):
 
 def build(source=None, out_dir=C.DATA_DIR, hidden_dir=C.HIDDEN_DIR, manifest=C.DATA_MANIFEST,
           write_manifest=False, strict=False, public_test_per_class=C.PUBLIC_TEST_PER_CLASS):
-    """Build both folders from the source and return the manifest record.
-
-    Nothing is replaced unless both folders were written completely; with strict=True, also
-    unless every output's SHA-256 equals the manifest's (a DataError says which differ).
-    """
+    """Build both folders from the source; returns the manifest record. Nothing is replaced unless
+    both were written completely and, with strict, every SHA-256 matches the manifest's."""
     out_dir, hidden_dir = Path(out_dir), Path(hidden_dir)
     source = find_source(source)
     public, hidden = make_batches(read_source(source), public_test_per_class, str(source))
@@ -371,9 +366,8 @@ def verify(out_dir=C.DATA_DIR, hidden_dir=C.HIDDEN_DIR, manifest=C.DATA_MANIFEST
 
 
 def load_batch(path, manifest=C.DATA_MANIFEST):
-    """The dict of one output file, after checking its SHA-256 against the manifest entry of its
-    name, so a stale, edited or foreign file is refused instead of silently graded against.
-    grader.probes.cifar_batch.rows_and_labels(batch) gives its (N, 3072) rows and labels."""
+    """The dict of one output file, its SHA-256 checked against the manifest so a stale, edited or
+    foreign file is refused (rows_and_labels(batch) gives its rows and labels)."""
     path = Path(path)
     expected = read_manifest(manifest)
     digest = expected["public"].get(path.name) or expected["hidden"].get(path.name)

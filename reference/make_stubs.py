@@ -26,11 +26,8 @@ class StubError(Exception):
 
 
 def solution_regions(text, name="reference"):
-    """The solution regions of ``text`` as a list of (start_line, end_line, body_lines).
-
-    Line numbers are 1-based and point at the markers. Raises StubError for an unclosed,
-    nested, unopened or empty region, or markers at different indentation.
-    """
+    """[(start_line, end_line, body_lines)] of ``text``'s solution regions (1-based, at the markers);
+    StubError for an unclosed, nested, unopened or empty region or mismatched indentation."""
     regions, open_at, indent, body = [], None, "", []
     for number, line in enumerate(text.splitlines(), 1):
         stripped = line.strip()

@@ -88,9 +88,7 @@ def make_optimizer(model, recipe, steps_per_epoch):
 
 
 def train_step(model, opt, sched, x_uint8, y, gen, recipe=RECIPE):
-    """One optimisation step on a uint8 (N, 3, 32, 32) batch: augment, pick conventions, SGD.
-
-    Returns (loss, logits) with the model in train mode."""
+    """One step on a uint8 (N, 3, 32, 32) batch (augment, pick conventions, SGD): (loss, logits)."""
     model.train()
     xb = augment(x_uint8, gen, recipe["pad"]).float().div_(255)
     xb = random_conventions(xb, gen).contiguous(memory_format=torch.channels_last)
@@ -192,9 +190,8 @@ def load_batch(path):
 
 
 def card(ckpt=C.CHECKPOINT, card_path=C.MODEL_CARD, train_meta=None):
-    """Linear probes of the checkpoint's frozen features, written with its SHA-256 to the card.
-
-    train_meta: the .train.json that `train` wrote next to its --out (default: next to ckpt)."""
+    """Linear probes of the checkpoint's frozen features, written with its SHA-256 to the card;
+    train_meta: `train`'s .train.json (default: next to ckpt)."""
     train_meta = Path(train_meta or str(ckpt) + ".train.json")
     if not train_meta.is_file():
         raise SystemExit(f"pretrain card: {train_meta} not found; pass --train-meta "

@@ -262,9 +262,8 @@ def head_of(model):
 
 
 def run_on_features(recipe, seed, train_labels, hidden_labels, cache):
-    """run() for a recipe whose backbone stays in eval mode. seconds: the head's training plus
-    what computing its features costs (measured per image, once per epoch's images), an
-    estimate of the whole run's."""
+    """run() for a recipe whose backbone stays in eval mode; seconds: the head's training plus the
+    measured cost of its features for every image it trained on (an estimate of the whole run)."""
     if not recipe.override:
         raise ValueError(f"{recipe.name}: features are fixed only while the backbone's batch norm "
                          "is in eval mode; run it with run()")

@@ -33,9 +33,8 @@ def _is_grader_frame(filename):
 
 
 def _strip(te, seen=None):
-    """Drop the grader's frames from a TracebackException and its causes, in place.
-
-    A traceback made only of grader frames is a grader bug: keep it whole for the staff."""
+    """Drop the grader's frames from a TracebackException and its causes, in place; one made only
+    of grader frames is a grader bug, kept whole for the staff."""
     seen = set() if seen is None else seen
     if te is None or id(te) in seen:
         return
@@ -130,10 +129,9 @@ def _shorten(lines, keep):
 
 
 def traceback_tail(exc, lines=None):
-    """exc's traceback as the student reads it: no grader frames, torch/torchvision frames folded
-    to one line, paths relative to the submission, at most `lines` lines (TRACEBACK_LINES) plus a
-    hint for the common data errors. However deep the rest goes, it keeps the deepest frame in
-    submitted.py and the exception's own line: what it leaves out is what comes before."""
+    """exc's traceback as the student reads it: no grader frames, torch/torchvision frames folded,
+    paths relative, at most `lines` lines plus a hint for common data errors. It always keeps the
+    deepest submitted.py frame and the exception's line, leaving out what comes before."""
     limit = lines or TRACEBACK_LINES
     te = traceback.TracebackException(type(exc), exc, exc.__traceback__)
     _strip(te)
@@ -265,10 +263,8 @@ def _signature(obj):
 
 
 def import_check(args):
-    """Import ``submitted`` and describe the names asked for (args["names"]; default: every
-    public name). Returns {"seconds": import time, "names": {name: kind or "missing"},
-    "signatures": {name: "(a, b=1)"}, "bases": {name: ["module.Class", ...]}}.
-    Kinds: "class", "function", "module", or the value's type name."""
+    """Import ``submitted`` and describe args["names"] (default: every public name): {"seconds",
+    "names": {name: class/function/module/type name or "missing"}, "signatures", "bases"}."""
     start = time.perf_counter()
     submitted = importlib.import_module("submitted")
     seconds = time.perf_counter() - start

@@ -35,12 +35,8 @@ def cifar_batch_bytes(rows, labels, batch_label):
 
 
 class GraderNet(nn.Module):
-    """ResNet-18 backbone (frozen, from the checkpoint) with a Linear(512, 8) head at a fixed
-    initialisation: the model the grader gives to a submission's train() and test().
-
-    lock_backbone_eval keeps the backbone's batch norm in eval mode whatever train() does, so a
-    train() that calls model.eval() and one that calls model.train() compute the same thing.
-    """
+    """The frozen checkpoint backbone with a Linear(512, 8) head at a fixed initialisation, given to
+    train() and test(). lock_backbone_eval keeps its batch norm in eval mode whatever train() does."""
 
     def __init__(self, checkpoint_state, head_seed, lock_backbone_eval):
         super().__init__()

@@ -28,9 +28,8 @@ def loader_cases(args):
 
 
 def _real_dataset(path):
-    """(the submission's dataset of `path`, None), or, when building it or reading its first item
-    raises, (the grader's own: ToTensor images and int labels, why): 2.2 judges build_dataloader,
-    and a broken dataset costs only the dataset's own tests (1.x)."""
+    """(the submission's dataset of `path`, None), or when that raises, (the grader's own, why): 2.2
+    judges build_dataloader, and a broken dataset costs only the 1.x tests."""
     import submitted
     try:
         dataset = submitted.build_dataset([path], transform=submitted.get_preprocess_transform("test"))

@@ -207,11 +207,10 @@ def _check_files(files):
 
 def run_probe(submission_dir, probe, args=None, *, timeout=C.PROBE_TIMEOUT_S,
               memory_mb=None, threads=None, files=None, probe_dirs=()):
-    """Run ``grader/probes/<module>.py:<function>(args)`` on a copy of submission_dir in an
-    isolated child; see grader/sandbox/__init__.py. ``files`` ({name: bytes}) are written into
-    the scratch folder first; ``probe_dirs`` adds folders of probe modules (tests); ``threads``
-    defaults to limits.default_threads(), ``memory_mb`` to limits.probe_memory_mb(). Bad
-    arguments raise; anything the student's code does ends up in the ProbeResult."""
+    """Run ``grader/probes/<module>.py:<function>(args)`` on a copy of submission_dir in an isolated
+    child (see grader/sandbox/__init__.py), with ``files`` ({name: bytes}) in its scratch folder and
+    ``probe_dirs`` of extra probe modules (tests). Bad arguments raise; anything the student's
+    code does ends up in the ProbeResult."""
     submission = Path(submission_dir)
     if not submission.is_dir():
         raise FileNotFoundError(f"run_probe: submission folder {submission} does not exist")

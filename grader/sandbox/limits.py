@@ -27,9 +27,8 @@ def child_limits(memory_mb, own_user):
 
 
 def probe_memory_mb():
-    """The memory cap of the next probe: mpconfig.PROBE_MEMORY_MB, or less in a container whose
-    limit minus what the grader itself holds is smaller. The probe then hits its own cap and gets
-    a message, instead of the kernel choosing what dies in the container (perhaps the grader)."""
+    """The next probe's memory cap: mpconfig.PROBE_MEMORY_MB, or less in a smaller container, so
+    the probe hits its own cap and a message, not the kernel's choice of victim (the grader)."""
     limit = container.memory_limit_mb()
     if limit is None:
         return C.PROBE_MEMORY_MB
@@ -38,10 +37,8 @@ def probe_memory_mb():
 
 
 def default_threads():
-    """Threads for each probe: what the process that started this grader passed in the
-    environment (a grading worker that shares the cores with others), else as many as the
-    container's CPU quota holds, at most mpconfig.PROBE_THREADS: threads beyond the quota only
-    spin against it."""
+    """Threads per probe: what the grader's starter set in the environment (a worker sharing cores),
+    else what the container's CPU quota holds, at most PROBE_THREADS (more only spin against it)."""
     value = os.environ.get(C.PROBE_THREADS_ENV, "")
     if not value:
         return container.threads_for(container.cpu_limit(), C.PROBE_THREADS)

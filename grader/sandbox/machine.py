@@ -85,9 +85,8 @@ def _make_reachable():
 
 
 def _protect_grader_files():
-    """o-rwx on every entry of the grader's folder except the interpreter's and the checkpoint
-    (hard-linked into each scratch folder, so its inode must stay readable): the probe user
-    then cannot read the grader, the reference, hidden data or anything added later."""
+    """o-rwx on every entry of the grader's folder but the interpreter's and the checkpoint (its
+    inode is hard-linked into each box): probes cannot read the grader, reference or hidden data."""
     changes = []
     keep = {C.CHECKPOINT.resolve()}
     for entry in C.ROOT.iterdir():
@@ -131,11 +130,9 @@ _network_wrapper = None
 
 
 def network_wrapper():
-    """The command prefix that starts a probe in a network namespace of its own (no interface
-    but a loopback that is down: it reaches nothing, 127.0.0.1 included), dropping to its user
-    there; [] where the machine refuses namespaces (a Docker container without CAP_SYS_ADMIN,
-    not root), which the log says once. util-linux's unshare and setpriv: Python 3.10 has no
-    os.unshare, and Popen's own user switch happens before the command runs."""
+    """The prefix starting a probe in a network namespace of its own (only a down loopback: it reaches
+    nothing) as its user, via util-linux's unshare and setpriv (Python 3.10 has no os.unshare);
+    [] where namespaces are refused (not root, Docker without CAP_SYS_ADMIN), logged once."""
     global _network_wrapper
     if _network_wrapper is None:
         tools = [shutil.which(name) for name in ("unshare", "setpriv", "true")]

@@ -91,9 +91,8 @@ def _dtype_words(d, image):
 
 
 def faithful_pixels(image, d):
-    """(the image as the file's (32, 32, 3) pixel values, as float64 in 0..255, None) or (None,
-    why it is no faithful form of an image). Faithful: HWC or CHW, numpy array, tensor or PIL
-    image, uint8 or floating point scaled to [0, 1] (what ToTensor gives)."""
+    """(the image's (32, 32, 3) pixel values as float64 in 0..255, None) or (None, why not). Faithful:
+    HWC or CHW; numpy, tensor or PIL; uint8 or floating point in [0, 1] (as ToTensor gives)."""
     shape = tuple(image.shape)
     if shape == (3, 32, 32):
         image = image.permute(1, 2, 0)

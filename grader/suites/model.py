@@ -116,9 +116,8 @@ def _head_params(build, expected):
 
 
 def judge_gradients(grads, build, expected):
-    """What 3.4's name says: the backbone gets no gradient, and the head gets one (some trainable
-    parameter outside the backbone has a finite, non-zero gradient). A trainable parameter that
-    gets no gradient at all (a layer forward() does not use) is gradient_notes' business."""
+    """3.4: the backbone gets no gradient and the head gets a finite, non-zero one. A trainable
+    parameter with no gradient at all (a layer forward() skips) is gradient_notes' business."""
     backbone, head = _head_params(build, expected)
     problems = []
     leaking = [n for n in backbone if grads.get(n) not in ("none", "zero")]

@@ -40,8 +40,7 @@ def tier_share(accuracy, tiers=C.ACCURACY_TIERS):
 
 def _logits_problem(logits, n, what):
     """Why these logits cannot be scored, or None. Any number of columns from NUM_CLASSES up is
-    scored (the output's exact shape is test 3.3's business): a prediction past the last class
-    is simply wrong."""
+    scored (the shape is 3.3's business): a prediction past the last class is simply wrong."""
     if not isinstance(logits, torch.Tensor):
         return f"{what}: the model's output is not a tensor"
     if logits.dim() != 2 or logits.shape[0] != n or logits.shape[1] < C.NUM_CLASSES:
