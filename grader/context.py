@@ -350,14 +350,15 @@ def load_suites(ctx=None, modules=SUITES):
     suite = unittest.TestSuite()
     for module in modules:
         suite.addTests(loader.loadTestsFromModule(module))
-    for case in _cases(suite):
+    for case in iter_tests(suite):
         case.ctx = ctx
     return suite
 
 
-def _cases(suite):
+def iter_tests(suite):
+    """Every test of a (nested) unittest.TestSuite."""
     for item in suite:
         if isinstance(item, unittest.TestSuite):
-            yield from _cases(item)
+            yield from iter_tests(item)
         else:
             yield item

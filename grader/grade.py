@@ -117,23 +117,16 @@ def _summary(results, note="", crashed=()):
 def _missing_file_results(suite, submission_dir):
     """submitted.py absent (e.g. uploaded under another name): every test fails with that
     reason, built by gradescope-utils' own result builder without running anything."""
+    from grader import context
     found = sorted(p.name for p in Path(submission_dir).iterdir()) if Path(submission_dir).is_dir() else []
     reason = (f"No file named {SUBMISSION_FILE} was found in your submission (found: "
               f"{', '.join(found[:20]) or 'nothing'}). Upload your code as {SUBMISSION_FILE}.")
     builder = _TimedResult(io.StringIO(), True, 1, [], [], "Test Failed: ")
     builder.crashed, builder.buffer = [], False
     err = (AssertionError, AssertionError(reason), None)
-    tests = [dict(builder.buildResult(t, err), score=0.0) for t in _iter_tests(suite)
+    tests = [dict(builder.buildResult(t, err), score=0.0) for t in context.iter_tests(suite)
              if not builder.getLeaderboardData(t)[0]]
     return {"tests": tests, "leaderboard": []}, reason
-
-
-def _iter_tests(suite):
-    for item in suite:
-        if isinstance(item, unittest.TestSuite):
-            yield from _iter_tests(item)
-        else:
-            yield item
 
 
 class ContainerTooSmall(RuntimeError):
