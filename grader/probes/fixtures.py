@@ -1,9 +1,8 @@
 """The grader's own inputs to a submission's functions, built the same way in both processes.
 
-The child feeds them to the student's code; the parent (trusted) feeds the very same inputs to the
-reference and compares. Everything here is deterministic (seeded generators, fixed files), so the
-two processes build bit-identical tensors. Runs inside the child too: it may import only torch,
-numpy, the canonical models.py and the standard library (no mpconfig: the child has none).
+The child feeds them to the student's code, the parent to the reference; everything is
+deterministic, so both build bit-identical tensors. Runs in the child too: it imports only torch,
+numpy, the canonical models.py and the standard library.
 """
 import hashlib
 import pickle
