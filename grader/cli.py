@@ -26,8 +26,7 @@ def cmd_grade(args):
     from grader import deadline, grade, results
 
     def go(folder):
-        # As on Gradescope: every stage's limit comes from the zip's timeout (deploy.json) and
-        # the time run_autograder started.
+        # As on Gradescope: each stage's limit comes from deploy.json's timeout and run_autograder's start.
         outcome = grade.run(folder, args.results, budget=deadline.Budget.from_deploy())
         if args.json:
             print(results.dumps(outcome.results), end="")
@@ -107,7 +106,6 @@ def build_parser():
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
-    # Bound to the real stderr now: the test runner's output capture must not put the grader's
-    # own log lines (e.g. the sandbox's) into a student's test output.
+    # Bound to the real stderr now, so the test runner's capture keeps our log out of student output.
     logging.basicConfig(stream=sys.stderr, level=logging.WARNING, format="%(message)s")
     return args.func(args)

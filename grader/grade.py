@@ -155,8 +155,7 @@ def run(submission_dir, results_path=None, budget=None):
     outcome = GradeRun(results={})
     crashed = []
     try:
-        # Imported here: it loads torch and the suites (the CLI's --help should not wait), and a
-        # failure to import it is a grader failure like any other.
+        # Imported here: it loads torch (--help need not wait), and failing to import is a grader failure.
         from grader import context
         check_container()
         t0 = time.perf_counter()
@@ -197,8 +196,7 @@ def run(submission_dir, results_path=None, budget=None):
         outcome.grader_error = traceback.format_exc()
         results = R.grader_error_results(outcome.grader_error)
     finally:
-        # The sandbox already kills each probe's leftovers; this is the last line before
-        # results.json is written, so nothing a child started can outlive it and write later.
+        # Last before results.json: nothing a child started may outlive the grade and write later.
         kill_started_after(start_wall - 1)
     results["execution_time"] = round(time.perf_counter() - start, 2)
     if not results.get("leaderboard"):

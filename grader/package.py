@@ -25,8 +25,7 @@ GRADESCOPE_DIR = Path(__file__).resolve().parent / "gradescope"
 ENTRY_POINTS = ("setup.sh", "run_autograder")
 TOP_FILES = (C.GRADING_REQUIREMENTS.name, "mpconfig.py", "models.py", C.CHECKPOINT.name)
 PACKAGES = ("grader", "reference")
-# Never shipped: the grader's own test cases, the Gradescope scripts (shipped at the top level),
-# caches, and anything that is not source or data.
+# Never shipped: the grader's test cases, the Gradescope scripts (at the top level), caches, non-source.
 EXCLUDED_DIRS = {"catalogue", "gradescope", "__pycache__", ".pytest_cache", ".hypothesis"}
 EXCLUDED_SUFFIXES = (".pyc", ".pyo", ".log", ".tmp", ".swp")
 FIXED_DATE = (2026, 1, 1, 0, 0, 0)   # same inputs, same zip bytes

@@ -43,8 +43,7 @@ META_COLUMNS = (KEY, "submission_id", "name", "email", "status", "total", "max_t
                 "accuracy", "seconds", "error")
 METADATA_FILE = "submission_metadata.yml"
 TEST_PREFIX = "test "               # test columns: "test <number> <name>"
-# A grade's peak memory, grader and largest probe together (README: 1,855 MB measured; the
-# goal 2.5 GB): a local cluster runs no more grades at once than the memory holds.
+# A grade's peak memory, grader and largest probe (1,855 MB measured, goal 2.5 GB): caps a local cluster.
 GRADE_MEMORY_MB = 2560
 NOT_ROOT_WARNING = (
     "regrade: the grades on {host} run as {user}, not root, so their sandbox is weaker: probes "
@@ -323,11 +322,9 @@ def dask_client(scheduler=None, workers=None, threads_per_grade=1):
             yield client
         return
     n = workers or local_workers(threads_per_grade)
-    # The scheduler's and nannies' INFO lines would bury the progress bar; a worker that dies
-    # is still reported (WARNING).
+    # INFO lines would bury the progress bar; a worker that dies is still reported (WARNING).
     logging.getLogger("distributed").setLevel(logging.WARNING)
-    # One thread per worker process: one grade per worker slot, each grade (and its probes)
-    # on threads_per_grade threads of its own.
+    # One grade per worker process; each grade and its probes on threads_per_grade threads of their own.
     with LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
                       dashboard_address=":0") as cluster, Client(cluster) as client:
         yield client

@@ -119,9 +119,8 @@ def _run(cmd, log, threads):
                 "--cleanup", str(Path(log).parent), "--", *cmd]
     still_wanted = _still_wanted()
     with open(log, "wb") as f:
-        # Its own session: a Ctrl-C at the client's terminal is the client's to handle, and the
-        # launcher's group can be killed whole. No preexec_fn: it is unsafe in a threaded
-        # process (a Dask worker); the launcher sets its parent-death signal itself.
+        # Its own session: the client's Ctrl-C is the client's, and the group can be killed whole.
+        # No preexec_fn (unsafe in a threaded Dask worker): the launcher sets its death signal itself.
         proc = subprocess.Popen(launcher, cwd=C.ROOT, env=env, stdin=subprocess.DEVNULL,
                                 stdout=f, stderr=subprocess.STDOUT, start_new_session=True)
     deadline = time.monotonic() + GRADE_LIMIT_S

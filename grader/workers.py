@@ -103,8 +103,7 @@ def worker_main(run_model_limit_s=None):
     from grader.grade import grade
     knowledge = context.load()
     if run_model_limit_s is not None:
-        # In place of the limit calibrated on this machine: validate's shorter one, scaled by
-        # this machine's speed as the production limit is (a slower machine is not a failure).
+        # validate's shorter limit, scaled by this machine's speed as production's is (slow is no failure).
         knowledge.run_model_limit_s = float(run_model_limit_s) * context.speed_factor(knowledge.calibration_s)
     me = psutil.Process()
     reply.write(json.dumps({"ready": True, "pid": os.getpid()}) + "\n")
@@ -119,8 +118,7 @@ def worker_main(run_model_limit_s=None):
             out.error = "grade() raised: " + "".join(
                 traceback.format_exception_only(type(exc), exc)).strip()[-500:]
         out.seconds = time.monotonic() - start
-        # Only descendants still attached to the grading half; orphans (a daemon's double fork)
-        # go to the reaper half, as they would go to init on Gradescope: Worker.grade sweeps those.
+        # Leftovers under the grading half (orphans went to the reaper half: Worker.grade sweeps those).
         out.leaks = leftover_processes(me)
         path = Path(task["results"])
         if path.is_file():

@@ -197,7 +197,6 @@ def run_model_limit_text():
 # over requirements.txt, then the size of every wheel it chose). PyTorch's CPU index is not
 # reachable from the machine that measured them, so the CPU build's size is approximate: its
 # torch 2.13.0+cpu wheel for the same platform is 192 MB (a copy kept on that machine).
-# Where the CPU way was tried: the machine that built this has no route to PyTorch's index.
 CPU_TRIED = ("The machine that built this folder cannot reach PyTorch's index: there, these steps "
              "were tried with an earlier CPU build, torch 2.13.0+cpu, which the second step kept, "
              "with no CUDA package. The sizes are for Linux and Python 3.11.")

@@ -81,8 +81,7 @@ RECIPES = (
     Recipe("two_layer_adam1e-3_b128_2ep_flip", head="two", epochs=2, flip="tensor"),
     Recipe("two_layer_sgd5e-2_m0.9_b256_no_override_half", optimizer="SGD", lr=5e-2, head="two",
            batch_size=256, override=False, norm="half"),
-    # Flawed but working: plain SGD (no momentum) at a small learning rate for one epoch, or a
-    # debugging `break` left in the training loop. Their accuracies place the lower tiers.
+    # Flawed but working (plain SGD, small rate, one epoch; a debugging `break`): the lower tiers.
     Recipe("flawed_sgd1e-3_no_momentum_b256", optimizer="SGD", lr=1e-3, momentum=0.0,
            batch_size=256, kind="flawed"),
     Recipe("flawed_break_after_10_batches", max_batches=10, kind="flawed"),

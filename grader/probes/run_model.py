@@ -71,8 +71,7 @@ def _as_logits(y):
 def probe(args):
     """args: seed, time_limit (s), hidden_file (name in the scratch folder), images (count),
     flip_images (how many are also scored mirrored), batch_size."""
-    # The hidden images are kept out of run_model()'s sight (no training on them): read, removed,
-    # and written back only once the model is trained.
+    # The hidden images stay out of run_model()'s sight: read, removed, written back once it trained.
     home = os.getcwd()
     path = os.path.join(home, args["hidden_file"])
     with open(path, "rb") as f:

@@ -66,8 +66,7 @@ class GradedCase(unittest.TestCase):
     ctx = None
 
     def setUp(self):
-        # gradescope-utils keeps a partial score / leaderboard value on the test function itself;
-        # cleared so a second grade in the same process never inherits the previous one's.
+        # gradescope-utils keeps scores on the test function: cleared, so no grade inherits the last's.
         fn = getattr(type(self), self._testMethodName)
         for attr in ("__score__", "__leaderboard_value__"):
             if hasattr(fn, attr):

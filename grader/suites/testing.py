@@ -65,8 +65,7 @@ def judge_unchanged(results):
                             f"{', '.join(r['changed'][:3])}): testing must not train the model, "
                             "update batch-norm statistics or leave gradients behind (evaluate in "
                             "eval mode, under torch.no_grad(), without backward())")
-        # Switching to eval mode and staying there is what most correct submissions do (the
-        # next train() call switches back), so the mode flag is not judged: only tensors are.
+        # Most correct submissions stay in eval mode (train() switches back): only tensors are judged.
         if problems:
             break
     return problems
