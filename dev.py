@@ -48,8 +48,7 @@ def setup():
 
 
 def write_stubs(out=STUBS):
-    """The stubs are derived from the reference, so they are generated, never committed: written
-    only when missing or stale (an up-to-date file is left as it is)."""
+    """The stubs derive from the reference, so they are generated, never committed; written if stale."""
     if run(PY, "-m", "reference.make_stubs", "--check", "--out", out, capture_output=True) == 0:
         return
     if run(PY, "-m", "reference.make_stubs", "--out", out) != 0:

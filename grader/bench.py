@@ -151,8 +151,7 @@ def _work_data():
 
 
 def _work_reference(seed):
-    """The trusted reference, in-process, seeded like the grader's run_model probe (with `seed`);
-    accuracy computed on the hidden batch with the reference's own test transform."""
+    """The reference in-process, seeded like the run_model probe; its accuracy on the hidden batch."""
     import os
     import random
     import shutil

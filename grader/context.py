@@ -319,8 +319,7 @@ def checked(name, result):
 
 
 def _give_back_memory():
-    """Return the heap that building the knowledge freed to the system (glibc keeps it otherwise):
-    about 120 MB that the probes' memory cap, cut from the container's limit, gets instead."""
+    """Give the heap freed by building the knowledge back (about 120 MB, for the probes' cap)."""
     gc.collect()
     with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL("libc.so.6").malloc_trim(0)

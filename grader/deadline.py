@@ -72,8 +72,7 @@ def started_at():
 
 @dataclass(frozen=True)
 class Budget:
-    """The time one grade may use: results.json is written C.DEADLINE_RESERVE_S before `deadline`
-    (epoch seconds), whatever the submission does."""
+    """One grade's time: results.json is written DEADLINE_RESERVE_S before `deadline` (epoch s)."""
     deadline: float
 
     @classmethod
@@ -93,6 +92,5 @@ class Budget:
 
 
 def run_model_share_s(timeout_min=C.GRADESCOPE_TIMEOUT_MIN, earlier_s=C.TYPICAL_EARLIER_STAGES_S):
-    """run_model's time on Gradescope when the stages before it take `earlier_s`: the timeout less
-    the reserve, those stages and the evaluation of the trained model."""
+    """run_model's time on Gradescope: the timeout less reserve, `earlier_s` and the evaluation."""
     return timeout_min * 60 - C.DEADLINE_RESERVE_S - earlier_s - C.RUN_MODEL_EXTRA_S

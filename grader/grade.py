@@ -115,8 +115,7 @@ def _summary(results, note="", crashed=()):
 
 
 def _missing_file_results(suite, submission_dir):
-    """submitted.py absent (e.g. uploaded under another name): every test fails with that
-    reason, built by gradescope-utils' own result builder without running anything."""
+    """No submitted.py: every test fails with that reason, built without running anything."""
     from grader import context
     found = sorted(p.name for p in Path(submission_dir).iterdir()) if Path(submission_dir).is_dir() else []
     reason = (f"No file named {SUBMISSION_FILE} was found in your submission (found: "
@@ -148,8 +147,7 @@ def check_container():
 
 
 def run(submission_dir, results_path=None, budget=None):
-    """Grade `submission_dir` under `budget` (None: no deadline), writing results.json to
-    `results_path` (if given) last; returns a GradeRun."""
+    """Grade `submission_dir` under `budget`, writing results.json to `results_path` last; a GradeRun."""
     start_wall = time.time()
     start = time.perf_counter()
     outcome = GradeRun(results={})

@@ -48,8 +48,7 @@ def _package_files(package):
 
 
 def members():
-    """[(name in the zip, source path, unix mode)] in zip order. Raises PackageError when a
-    required file is missing or the data differs from the manifest."""
+    """[(name in the zip, source, unix mode)]; PackageError for a missing file or stale data."""
     from reference.build_data import verify
     problems = verify()
     if problems:

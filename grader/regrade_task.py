@@ -249,8 +249,7 @@ def launch(parent, cmd, cleanup=None):
 
 
 def grade_half(threads, submission, results):
-    """`python -m grader grade --submission DIR --results FILE`, with every probe (and the
-    grader's own torch work) on `threads` threads: the task's share of the worker's cores."""
+    """`python -m grader grade ...` with every probe on `threads` threads: the task's share of cores."""
     os.environ[C.PROBE_THREADS_ENV] = str(threads)   # read by the sandbox for each probe
     import torch
     torch.set_num_threads(threads)

@@ -140,8 +140,7 @@ def _read_official(tf, origin):
 
 
 def read_source(path, md5=C.OFFICIAL_ARCHIVE_MD5):
-    """A source as {'train'|'test': (uint8 (N, 3072), int64 labels 0..9, filenames)}; `md5`: what an
-    official archive must hash to (tests inject theirs)."""
+    """A source as {'train'|'test': (rows, labels 0..9, filenames)}; `md5`: the official archive's."""
     path = Path(path)
     if not path.exists():
         raise DataError(f"{path}: source not found")

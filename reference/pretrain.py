@@ -190,8 +190,7 @@ def load_batch(path):
 
 
 def card(ckpt=C.CHECKPOINT, card_path=C.MODEL_CARD, train_meta=None):
-    """Linear probes of the checkpoint's frozen features, written with its SHA-256 to the card;
-    train_meta: `train`'s .train.json (default: next to ckpt)."""
+    """Linear probes of the checkpoint's frozen features, its SHA-256 and train_meta, into the card."""
     train_meta = Path(train_meta or str(ckpt) + ".train.json")
     if not train_meta.is_file():
         raise SystemExit(f"pretrain card: {train_meta} not found; pass --train-meta "

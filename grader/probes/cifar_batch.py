@@ -43,8 +43,7 @@ def read_batch(path):
 
 
 def make_batch(rows, labels, filenames, batch_label):
-    """A batch dict in the layout above, from (N, 3072) rows (any uint8-convertible array),
-    N labels, N filenames (str) and the batch label (str)."""
+    """A batch dict in the layout above from (N, 3072) rows, N labels, N filenames and its label."""
     rows = np.ascontiguousarray(rows, dtype=np.uint8)
     return {b"batch_label": batch_label.encode(), b"labels": [int(v) for v in labels],
             b"data": list(rows), b"filenames": [f.encode() for f in filenames]}

@@ -227,8 +227,7 @@ def guard(fn, *args, **kwargs):
 
 
 def limited(fn):
-    """A part of the checks probe (grader/probes/functions.py) run as a whole: part(args, limit)
-    is fn(args), guarded and stopped after `limit` seconds."""
+    """A part of the checks probe: part(args, limit) is fn(args), guarded and stopped after `limit` s."""
     def part(args, limit):
         return guard(time_limited, limit, fn, args)
     part.__name__ = part.__qualname__ = fn.__name__

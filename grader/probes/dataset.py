@@ -1,5 +1,4 @@
-"""Child side of tests 1.x (grader/suites/dataset.py): the submission's CIFAR10 and build_dataset
-on the public batch files, at the indices the parent chose."""
+"""Child side of tests 1.x: the submission's CIFAR10 and build_dataset, at the parent's indices."""
 import numbers
 
 import numpy as np

@@ -9,8 +9,7 @@ import os
 
 
 def probe(args):
-    """args: part_timeout (s), and parts: {module: {answer key: that part's args}}, in the order
-    to run them (grader.context builds it from the suites)."""
+    """args: part_timeout (s), and parts: {module: {answer key: args}}, in the order to run them."""
     limit = args["part_timeout"]
     home = os.getcwd()    # each part starts here, whatever directory a previous one left
     # Every part's module is imported before the first part imports the submission.

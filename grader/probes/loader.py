@@ -1,5 +1,4 @@
-"""Child side of tests 2.x (grader/suites/loader.py): what the submission's build_dataloader
-gives for index datasets and for the real data."""
+"""Child side of tests 2.x: what build_dataloader gives for index datasets and the real data."""
 import torch
 from torch.utils.data import TensorDataset
 

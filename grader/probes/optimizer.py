@@ -1,5 +1,4 @@
-"""Child side of tests 4.x (grader/suites/optimizer.py): what build_optimizer returns for each
-optimizer name."""
+"""Child side of tests 4.x: what build_optimizer returns for each optimizer name."""
 import torch
 from torch import nn
 

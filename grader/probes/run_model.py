@@ -49,8 +49,7 @@ def _image(dataset, i):
 
 
 def _evaluate(model, dataset, count, flip_count, batch_size):
-    """Logits in index order, batch by batch (a submission's transform may enlarge the images),
-    and the logits of the first flip_count images mirrored left-right."""
+    """Logits in index order, batch by batch, and those of the first flip_count images mirrored."""
     model.eval()
     logits, flip_logits = [], []
     with torch.no_grad():
@@ -69,8 +68,7 @@ def _as_logits(y):
 
 
 def probe(args):
-    """args: seed, time_limit (s), hidden_file (name in the scratch folder), images (count),
-    flip_images (how many are also scored mirrored), batch_size."""
+    """args: seed, time_limit (s), hidden_file, images, flip_images (also scored mirrored), batch_size."""
     # The hidden images stay out of run_model()'s sight: read, removed, written back once it trained.
     home = os.getcwd()
     path = os.path.join(home, args["hidden_file"])

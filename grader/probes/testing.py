@@ -1,5 +1,4 @@
-"""Child side of tests 6.x (grader/suites/testing.py): the submission's test() on the grader's
-models, with two batch sizes."""
+"""Child side of tests 6.x: the submission's test() on the grader's models, two batch sizes."""
 import numbers
 
 import torch

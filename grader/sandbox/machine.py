@@ -150,8 +150,7 @@ def network_wrapper():
 
 
 def isolated_command(command, user):
-    """`command` started in a network namespace of its own as `user`, or None where the machine
-    refuses namespaces (then Popen switches to the user itself)."""
+    """`command` in a network namespace of its own as `user`, or None where namespaces are refused."""
     tools = network_wrapper() if user is not None else []
     if not tools:
         return None

@@ -1,5 +1,4 @@
-"""How a probe ended, in the words a student reads: a time-out, memory, a signal, an early exit,
-an answer the grader refused, or the probe's own error message."""
+"""How a probe ended, in the words a student reads (time-out, memory, signal, refused answer...)."""
 import signal
 
 import mpconfig as C

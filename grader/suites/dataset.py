@@ -82,8 +82,7 @@ FLOAT_TOLERANCE = 0.25      # of a pixel value (0..255): float images scaled to 
 
 
 def _dtype_words(d, image):
-    """(the image's dtype, the dtypes 1.2 accepts), in numpy's words for a numpy array (or
-    anything not a tensor) and torch's words for a tensor."""
+    """(the image's dtype, the dtypes 1.2 accepts), in torch's words for a tensor, else numpy's."""
     if d["type"].startswith("torch."):
         return str(image.dtype), "torch.uint8 (or a float dtype such as torch.float32, scaled to [0, 1])"
     found = d.get("dtype") or str(image.dtype).removeprefix("torch.")

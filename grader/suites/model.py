@@ -42,8 +42,7 @@ def prepare(k):
 
 
 def match_backbone(fingerprint, backbone, kinds=("param", "buffer")):
-    """(names of the model's tensors holding checkpoint backbone tensors, checkpoint keys missing).
-    Each model tensor can stand for one checkpoint tensor only."""
+    """(model tensors holding checkpoint backbone tensors, missing keys); one model tensor per key."""
     available = {}
     for entry in fingerprint:
         available.setdefault(entry["digest"], []).append(entry["name"])
@@ -139,8 +138,7 @@ def judge_gradients(grads, build, expected):
 
 
 def gradient_notes(grads, build, expected):
-    """Lines (no points) about trainable parameters outside the backbone that got no gradient
-    while the head did: a leftover layer forward() does not use."""
+    """Lines (no points) on trainable non-backbone parameters with no gradient: layers forward() skips."""
     _, head = _head_params(build, expected)
     unused = [n for n in head if grads.get(n) in ("none", "zero")]
     if not unused or not any(grads.get(n) == "nonzero" for n in head):
