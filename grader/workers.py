@@ -23,9 +23,11 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+import psutil
+
 import mpconfig as C
-from grader.processes import (PR_SET_CHILD_SUBREAPER, PR_SET_PDEATHSIG, exit_description, kill_tree,
-                              leftover_processes, prctl)
+from grader.processes import (PR_SET_CHILD_SUBREAPER, PR_SET_PDEATHSIG, exit_description, kill_group,
+                              kill_tree, leftover_processes, prctl)
 
 GRACE_S = 30                      # the brief's "configured limit + 30 s"
 WORKER_START_S = 300              # building the knowledge: calibration, reference answers
@@ -91,7 +93,6 @@ def split_reaper():
 def worker_main(run_model_limit_s=None):
     """Read one JSON task a line on stdin, grade it, answer one JSON line on the original stdout."""
     split_reaper()     # the reaper half catches this worker's orphans (see the module's doc)
-    import psutil
     reply = os.fdopen(os.dup(1), "w", buffering=1)
     os.dup2(2, 1)                       # the grade's own printing goes to stderr (the log)
     sys.stdout = os.fdopen(1, "w", buffering=1)
@@ -103,7 +104,7 @@ def worker_main(run_model_limit_s=None):
     from grader.grade import grade
     knowledge = context.load()
     if run_model_limit_s is not None:
-        # validate's shorter limit, scaled by this machine's speed as production's is (slow is no failure).
+        # validate's shorter limit, scaled by this machine's speed as production's (slow is no failure).
         knowledge.run_model_limit_s = float(run_model_limit_s) * context.speed_factor(knowledge.calibration_s)
     me = psutil.Process()
     reply.write(json.dumps({"ready": True, "pid": os.getpid()}) + "\n")
@@ -195,7 +196,6 @@ class Worker:
 
     def orphans(self):
         """Kill and describe what the last grade left under the reaper half (all but the grading half)."""
-        import psutil
         if self.proc is None or self.grading_pid in (None, self.proc.pid):
             return []
         try:
@@ -208,10 +208,7 @@ class Worker:
         if self.proc is None:
             return
         kill_tree(self.proc.pid)
-        try:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
+        kill_group(self.proc.pid)
         self.proc.wait()
         self.proc = None
 

@@ -69,10 +69,6 @@ def _library_of(filename, dirs):
     return next((name for name, folder in dirs if path.is_relative_to(folder)), None)
 
 
-def _is_submission(frame):
-    return Path(frame.filename).name == SUBMISSION_FILE
-
-
 def _frame_blocks(te, dirs):
     """te's frames as blocks of lines, each a frame as traceback prints it or one line standing
     for a run of torch/torchvision frames; and the index of the deepest block in submitted.py."""
@@ -99,7 +95,7 @@ def _frame_blocks(te, dirs):
             if repeats == 3:
                 blocks.append(["  [the frame above repeated more times]"])
             continue
-        if _is_submission(frame):
+        if Path(frame.filename).name == SUBMISSION_FILE:
             deepest = len(blocks)
         blocks.append(block)
     flush()
