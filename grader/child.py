@@ -8,6 +8,7 @@ on sys.path (no student file can stand in for it). It writes its answer with tor
 grader/atomic_write.py and leaves by os._exit, so student atexit handlers and stray threads cannot
 hold it up. Standard library only until then.
 """
+import contextlib
 import ctypes
 import importlib
 import json
@@ -24,10 +25,8 @@ def _limit(ctl):
         if value is not None:
             # soft == hard: an unprivileged process can lower a hard limit but never raise it
             resource.setrlimit(getattr(resource, name), (value, value))
-    try:  # setuid binaries (su, sudo, ...) lose their power for this process tree
+    with contextlib.suppress(OSError, AttributeError):  # setuid binaries (su, sudo...) lose their power
         ctypes.CDLL(None, use_errno=True).prctl(38, 1, 0, 0, 0)  # PR_SET_NO_NEW_PRIVS
-    except (OSError, AttributeError):
-        pass
 
 
 def _check_dropped(uid, gid):
@@ -41,11 +40,9 @@ def _check_dropped(uid, gid):
         cap = next((line.split()[1] for line in f if line.startswith("CapEff:")), "0")
     if int(cap, 16):
         problems.append(f"capabilities {cap}")
-    try:
+    with contextlib.suppress(PermissionError):
         os.setuid(0)
         problems.append("setuid(0) succeeded")
-    except PermissionError:
-        pass
     if problems:
         raise SystemExit(f"grader error: privileges not dropped: {', '.join(problems)}")
 
@@ -130,10 +127,8 @@ def main():
         with open_atomic(ctl["result_path"], "wb", perms=None) as f:
             torch.save({"ok": False, "error": f"grader error: could not save the probe's answer: {exc}"}, f)
     for stream in (sys.stdout, sys.stderr):
-        try:
+        with contextlib.suppress(BaseException):
             stream.flush()
-        except BaseException:
-            pass
     os._exit(0)
 
 

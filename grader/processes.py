@@ -51,10 +51,8 @@ def kill_group(pgid):
 
 
 def reap(pid):
-    try:
+    with contextlib.suppress(ChildProcessError):  # not our child (a grandchild's zombie): its parent reaps it
         os.waitpid(pid, os.WNOHANG)
-    except ChildProcessError:  # not our child (a grandchild's zombie): its parent reaps it
-        pass
 
 
 def kill_and_reap(procs, timeout=5):
@@ -107,20 +105,16 @@ def leftover_processes(root, exclude=(), wait_s=2.0):
         alive = []
         skip = set(exclude)
         for pid in exclude:
-            try:
+            with contextlib.suppress(psutil.Error):
                 skip |= {c.pid for c in psutil.Process(pid).children(recursive=True)}
-            except psutil.Error:
-                pass
         for p in descendants(root):
-            try:
+            with contextlib.suppress(psutil.NoSuchProcess):
                 if p.pid in skip:
                     continue
                 if p.status() == psutil.STATUS_ZOMBIE:
                     reap(p.pid)
                 else:
                     alive.append(p)
-            except psutil.NoSuchProcess:
-                pass
         if not alive or time.monotonic() > deadline:
             break
         time.sleep(0.2)
@@ -131,7 +125,5 @@ def leftover_processes(root, exclude=(), wait_s=2.0):
 
 def kill_tree(pid):
     """Kill every descendant of `pid` at once, even those in sessions of their own (beyond its group)."""
-    try:
+    with contextlib.suppress(psutil.Error):
         leftover_processes(psutil.Process(pid), wait_s=0)
-    except psutil.Error:
-        pass

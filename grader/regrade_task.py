@@ -14,6 +14,7 @@ The task returns plain data (results.json's content or None, what went wrong) an
 but its temporary folder: the client is the only writer of the CSV.
 """
 import argparse
+import contextlib
 import json
 import os
 import shutil
@@ -126,10 +127,8 @@ def _run(cmd, log, threads):
     deadline = time.monotonic() + GRADE_LIMIT_S
     try:
         while True:
-            try:
+            with contextlib.suppress(subprocess.TimeoutExpired):
                 return proc.wait(timeout=POLL_S), ""
-            except subprocess.TimeoutExpired:
-                pass
             if not still_wanted():
                 _stop(proc)
                 return proc.returncode, "the task was cancelled"
@@ -160,10 +159,8 @@ def _still_wanted():
 def _stop(proc):
     """SIGTERM to the launcher's group (the launcher then kills its whole tree), then SIGKILL."""
     for sig, wait in ((signal.SIGTERM, STOP_GRACE_S), (signal.SIGKILL, None)):
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, sig)
-        except ProcessLookupError:
-            pass
         try:
             proc.wait(timeout=wait)
             return
@@ -189,23 +186,19 @@ def _kill_tree(wait_s=5.0):
         if not alive or time.monotonic() > deadline:
             break
         for p in alive:
-            try:
+            with contextlib.suppress(psutil.Error):
                 found.append(f"{p.pid} {' '.join(p.cmdline())[:100] or p.name()}")
                 p.kill()
-            except psutil.Error:
-                pass
         psutil.wait_procs(alive, timeout=1)
         _reap_all()
     return found
 
 
 def _alive(p):
-    try:
+    with contextlib.suppress(psutil.Error, ChildProcessError):
         if p.status() != psutil.STATUS_ZOMBIE:
             return True
         os.waitpid(p.pid, os.WNOHANG)
-    except (psutil.Error, ChildProcessError):
-        pass
     return False
 
 

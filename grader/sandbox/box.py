@@ -281,13 +281,11 @@ def _run(box, probe, args_text, timeout, memory_mb, threads, user, notes):
                 isolated or command, cwd=work, env=env, stdin=subprocess.PIPE, stdout=log_file, stderr=subprocess.STDOUT,
                 start_new_session=True, close_fds=True, umask=0o077, **drop)
             timed_out = False
-            try:
+            with contextlib.suppress(OSError):  # the child died at start-up: its exit status tells
                 for path in cgroups:  # before the go: no student code runs outside them
                     (path / "cgroup.procs").write_text(str(proc.pid))
                 proc.stdin.write(b"go\n")
                 proc.stdin.close()
-            except OSError:  # the child died at start-up; its exit status tells
-                pass
             try:
                 proc.wait(timeout=timeout)
             except subprocess.TimeoutExpired:
