@@ -12,8 +12,7 @@ from pathlib import Path
 
 @contextlib.contextmanager
 def open_atomic(path, mode="w", *, perms=0o644, **open_kwargs):
-    """A file object to write `path` through; it replaces `path` only when the block ends without
-    an exception. `perms`: the file's mode (None keeps mkstemp's 0o600)."""
+    """A file to write `path` through, replacing it only if the block succeeds (perms None: 0o600)."""
     path = Path(path)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:

@@ -80,8 +80,7 @@ IMPORT_SCHEMA = schema.obj({"seconds": schema.NUM, "names": schema.obj(values=sc
 
 
 def _probe_schemas(suites):
-    """{probe: the schema of its whole answer}. The checks probe answers an object of the parts
-    its suites declare (PART_SCHEMAS); a suite with a probe of its own gives its SCHEMA."""
+    """{probe: its answer's schema}: the checks probe's from its suites' PART_SCHEMAS, else SCHEMA."""
     parts, schemas = {}, {IMPORT_PROBE: IMPORT_SCHEMA}
     for suite in suites:
         if suite.PROBE == FUNCTIONS_PROBE:
@@ -127,8 +126,7 @@ def import_reference(path=C.REFERENCE_SOLUTION):
 
 
 def calibrate(repeats=C.CALIBRATION_REPEATS, images=C.CALIBRATION_IMAGES, threads=None):
-    """Median seconds of a fixed ResNet-18 forward pass on the probes' thread count: how fast this
-    machine runs what the student's code gets, so limits scale with it."""
+    """Median seconds of a fixed ResNet-18 pass on the probes' threads: the speed the limits scale with."""
     net = models.resnet18().eval()
     x = torch.rand(images, 3, 32, 32, generator=torch.Generator().manual_seed(0))
     times, before = [], torch.get_num_threads()
@@ -343,8 +341,7 @@ def for_submission(submission_dir, knowledge=None, budget=None):
 
 
 def load_suites(ctx=None, modules=SUITES):
-    """The graded tests of these suites (default: all, in Gradescope order), each with `ctx` as
-    self.ctx (None: to list, or to fail without running when submitted.py is missing)."""
+    """The graded tests of these suites in Gradescope order, each with `ctx` (None: to list or fail)."""
     loader = unittest.TestLoader()
     suite = unittest.TestSuite()
     for module in modules:

@@ -37,8 +37,7 @@ def config_text(timeout_min):
 
 
 def read_timeout_min(source=C.ROOT):
-    """The timeout the zip unpacked in `source` was built for; a checkout (no deploy.json) gets
-    mpconfig's default. Raises DeployError naming the file when it is there but wrong."""
+    """The timeout of the zip unpacked in `source` (a checkout: the default); DeployError if unreadable."""
     path = Path(source) / C.DEPLOY_FILE
     if not path.is_file():
         return float(C.GRADESCOPE_TIMEOUT_MIN)
@@ -85,8 +84,7 @@ class Budget:
         return self.deadline - C.DEADLINE_RESERVE_S - time.time()
 
     def allow(self, wanted, keep=0.0):
-        """Seconds for a stage that wants `wanted`, keeping `keep` for the stages after it. A
-        short deadline cannot keep every later stage's floor: they then keep half of what is left."""
+        """Seconds for a stage wanting `wanted`, keeping `keep` (at most half what is left) for later ones."""
         left = self.left()
         return max(0.0, min(float(wanted), left - min(keep, left / 2)))
 

@@ -56,8 +56,7 @@ def reap(pid):
 
 
 def kill_and_reap(procs, timeout=5):
-    """SIGKILL each psutil.Process (and the process group it leads: a probe's session), then wait
-    up to `timeout` s for them to go and reap those that were our children."""
+    """SIGKILL each psutil.Process and the group it leads, wait up to `timeout` s, reap our children."""
     for p in procs:
         with contextlib.suppress(psutil.Error, OSError):
             if os.getpgid(p.pid) == p.pid:

@@ -212,8 +212,7 @@ def _reap_all():
 
 
 def launch(parent, cmd, cleanup=None):
-    """Run cmd (the grading half) under this process; returns its exit code. On a signal (worker
-    dead, task cancelled) it kills its tree and removes `cleanup`, the task's folder."""
+    """Run cmd under this process; on a signal, kill the tree and remove `cleanup`. Returns its exit code."""
     prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
     if os.getppid() != parent:          # the worker died before the line above
         return 1

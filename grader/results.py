@@ -84,8 +84,7 @@ def validate(results):
 
 
 def with_formats(results):
-    """A copy of `results` with FORMATS filled in where `results` sets none: every results.json
-    goes out through dumps(), so every one of them says how it is to be rendered."""
+    """`results` with FORMATS where it sets none: every results.json (via dumps()) says how to render."""
     return {**FORMATS, **results}
 
 

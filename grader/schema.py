@@ -28,8 +28,7 @@ def array(items):
 
 
 def when(condition, then, otherwise):
-    """`then` if the answer meets `condition`, else `otherwise`: unlike oneOf, errors then come
-    from the branch the answer claims to be, which makes their messages to the point."""
+    """`then` if the answer meets `condition`, else `otherwise`: errors from the branch it claims to be."""
     return {"if": condition, "then": then, "else": otherwise}
 
 

@@ -50,8 +50,7 @@ def grade_limit_s(run_model_limit_s):
 
 
 def probe_threads(jobs):
-    """Torch threads per probe when `jobs` grades run at once: the cores shared out, at most
-    production's (two probes of two spinning threads on two cores run several times slower)."""
+    """Torch threads per probe with `jobs` grades at once: the cores shared out (too many threads spin)."""
     return max(1, min(C.PROBE_THREADS, (os.cpu_count() or 1) // jobs))
 
 

@@ -365,8 +365,7 @@ def verify(out_dir=C.DATA_DIR, hidden_dir=C.HIDDEN_DIR, manifest=C.DATA_MANIFEST
 
 
 def load_batch(path, manifest=C.DATA_MANIFEST):
-    """The dict of one output file, its SHA-256 checked against the manifest so a stale, edited or
-    foreign file is refused (rows_and_labels(batch) gives its rows and labels)."""
+    """One output file's dict, refused unless its SHA-256 is the manifest's (no stale or edited file)."""
     path = Path(path)
     expected = read_manifest(manifest)
     digest = expected["public"].get(path.name) or expected["hidden"].get(path.name)

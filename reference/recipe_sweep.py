@@ -214,8 +214,7 @@ def images_to_input(rows, norm, flip):
 
 
 class FeatureCache:
-    """512-d features of the training and hidden images, per (split, norm, flip), computed once
-    by the pretrained backbone in eval mode; seconds_per_image times their computation."""
+    """Backbone features (eval mode) per (split, norm, flip), computed once and timed per image."""
 
     def __init__(self, train_rows, hidden_rows):
         self.rows = {"train": train_rows, "hidden": hidden_rows}
@@ -261,8 +260,7 @@ def head_of(model):
 
 
 def run_on_features(recipe, seed, train_labels, hidden_labels, cache):
-    """run() for a recipe whose backbone stays in eval mode; seconds: the head's training plus the
-    measured cost of its features for every image it trained on (an estimate of the whole run)."""
+    """run() on cached features (backbone in eval mode); seconds include the features' measured cost."""
     if not recipe.override:
         raise ValueError(f"{recipe.name}: features are fixed only while the backbone's batch norm "
                          "is in eval mode; run it with run()")

@@ -27,8 +27,7 @@ def unpickle(source):
 
 
 def rows_and_labels(batch, name="batch"):
-    """(uint8 (N, 3072) rows, int64 (N,) labels) of a batch dict, with a ValueError naming
-    `name` when b'data' is not N rows of 3072 values or the label count differs."""
+    """(uint8 (N, 3072) rows, int64 labels) of a batch dict; a ValueError naming `name` if malformed."""
     rows = np.asarray(batch[b"data"], dtype=np.uint8)
     labels = np.asarray(batch[b"labels"], dtype=np.int64)
     if rows.ndim != 2 or rows.shape[1] != ROW_VALUES or labels.shape != (len(rows),):

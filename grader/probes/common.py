@@ -33,8 +33,7 @@ def _is_grader_frame(filename):
 
 
 def _strip(te, seen=None):
-    """Drop the grader's frames from a TracebackException and its causes, in place; one made only
-    of grader frames is a grader bug, kept whole for the staff."""
+    """Drop the grader's frames from a TracebackException and its causes, unless all are (a grader bug)."""
     seen = set() if seen is None else seen
     if te is None or id(te) in seen:
         return
@@ -214,8 +213,7 @@ def hint_for(exc):
 
 
 def guard(fn, *args, **kwargs):
-    """{"value": fn(*args, **kwargs)} or {"error": traceback tail}, so one broken function
-    does not hide the rest of a probe's answers. SystemExit/KeyboardInterrupt count as errors."""
+    """{"value": fn(...)} or {"error": traceback tail}, so one broken function hides nothing else."""
     try:
         return {"value": fn(*args, **kwargs)}
     except BaseException as exc:  # a student's sys.exit() must not end the whole probe

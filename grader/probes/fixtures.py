@@ -34,8 +34,7 @@ def cifar_batch_bytes(rows, labels, batch_label):
 
 
 class GraderNet(nn.Module):
-    """The frozen checkpoint backbone with a Linear(512, 8) head at a fixed initialisation, given to
-    train() and test(). lock_backbone_eval keeps its batch norm in eval mode whatever train() does."""
+    """The frozen backbone with a fixed Linear(512, 8) head; lock_backbone_eval pins batch norm to eval."""
 
     def __init__(self, checkpoint_state, head_seed, lock_backbone_eval):
         super().__init__()

@@ -27,8 +27,7 @@ def loader_cases(args):
 
 
 def _real_dataset(path):
-    """(the submission's dataset of `path`, None), or when that raises, (the grader's own, why): 2.2
-    judges build_dataloader, and a broken dataset costs only the 1.x tests."""
+    """(the submission's dataset, None), or if it raises (the grader's, why): 2.2 judges the loader only."""
     import submitted
     try:
         dataset = submitted.build_dataset([path], transform=submitted.get_preprocess_transform("test"))

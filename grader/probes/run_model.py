@@ -30,8 +30,7 @@ def _call_run_model():
 
 
 def _submission_dataset(path, expected):
-    """The hidden images through the submission's build_dataset and "test" transform; the first
-    item is fetched here so that a broken dataset falls back before any logits are computed."""
+    """The hidden images through the submission's dataset and "test" transform (item 0 fetched now: fail early)."""
     import submitted
     dataset = submitted.build_dataset([path], transform=submitted.get_preprocess_transform("test"))
     if len(dataset) != expected:

@@ -19,8 +19,7 @@ CGROUP_ROOT = Path("/sys/fs/cgroup")   # v1 controllers below it (tests point it
 
 # --- what the child limits itself to (rlimits, threads) ----------------------------------------
 def child_limits(memory_mb, own_user):
-    """The rlimits for control.json. Without a user of its own the probe shares our uid, and
-    RLIMIT_NPROC counts all of that uid's threads: ours are added to its allowance."""
+    """The rlimits for control.json; a probe sharing our uid gets our threads added to RLIMIT_NPROC."""
     max_procs = C.PROBE_MAX_PROCS if own_user else _own_task_count() + C.PROBE_MAX_PROCS
     return {"address_space_bytes": (memory_mb + C.PROBE_ADDRESS_SPACE_EXTRA_MB) * MiB,
             "max_file_bytes": C.PROBE_MAX_FILE_MB * MiB, "max_procs": max_procs}

@@ -39,8 +39,7 @@ def leaderboard_column(column):
 
 
 def count_problem(found, want, what):
-    """The problem when a probe sent back another number of items than it was asked for: only
-    code that tampers with the grader's answer (patched torch, numpy or builtins) does that."""
+    """The problem when a probe returns another number of items than asked: only tampering does that."""
     if found == want:
         return None
     return f"the grader asked for {want} {what} and got {found} back. {TAMPERING}"

@@ -111,8 +111,7 @@ def judge_backbone(fingerprint, expected):
 
 
 def buffer_drift(buffers, expected):
-    """Lines about batch-norm running statistics that moved away from the checkpoint's: reported,
-    not graded. The model's buffers are paired with the checkpoint's by name suffix."""
+    """Lines (not graded) on backbone batch-norm statistics that moved (paired by name suffix)."""
     changed, largest = 0, 0.0
     for key, want in expected["buffers"].items():
         name = next((n for n in buffers if n == key or n.endswith("." + key)), None)
