@@ -167,10 +167,6 @@ def _format(header, rows):
     return buf.getvalue()
 
 
-def _header_line(header):
-    return _format(header, [dict(zip(header, header))])
-
-
 def read_csv(path):
     """(header, rows) of an earlier run; a last line cut short by an interruption is dropped."""
     path = Path(path)
@@ -193,7 +189,7 @@ def read_csv(path):
             seen.add(row[KEY])
             rows.append(row)
     if len(rows) < len(read):
-        write_text(path, _header_line(header) + _format(header, rows))
+        write_text(path, _format(header, [dict(zip(header, header)), *rows]))
     return list(header), rows
 
 
@@ -227,15 +223,14 @@ class CsvSink:
         self.rows.append(row)
         if self.header is None or new:
             self.header = list(self.header or META_COLUMNS) + new
-            write_text(self.path, _header_line(self.header) + _format(self.header, self.rows))
+            write_text(self.path, _format(self.header, [dict(zip(self.header, self.header)), *self.rows]))
         else:
             _append(self.path, _format(self.header, [row]))
         return True
 
 
 def histogram_path(csv_path):
-    csv_path = Path(csv_path)
-    return csv_path.with_name(csv_path.stem + "_histogram.png")
+    return Path(csv_path).with_name(Path(csv_path).stem + "_histogram.png")
 
 
 def write_histogram(rows, png):
@@ -278,8 +273,7 @@ def row_from_outcome(name, student, outcome):
 
 
 def results_dir(csv_path):
-    csv_path = Path(csv_path)
-    return csv_path.with_name(csv_path.stem + "_results")
+    return Path(csv_path).with_name(Path(csv_path).stem + "_results")
 
 
 def save_results(csv_path, name, results):
@@ -358,8 +352,7 @@ def regrade(export_dir, out_csv, *, scheduler=None, workers=None, threads_per_gr
 
 
 def report_path(csv_path):
-    csv_path = Path(csv_path)
-    return csv_path.with_name(csv_path.stem + "_report.md")
+    return Path(csv_path).with_name(Path(csv_path).stem + "_report.md")
 
 
 def _grade_all(client, pending, sink, total, threads, command, progress):
