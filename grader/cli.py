@@ -5,8 +5,7 @@
     python -m grader bench [grade|data|reference|validate] [--runs N]
     python -m grader validate ... / regrade ...        (grader/validate.py, grader/regrade.py)
 
-Exit status: 0 when the grade ran (whatever the score), 1 when the grader itself failed,
-2 for bad usage.
+Exit status: 0 when the grade ran (whatever the score), 1 when the grader failed, 2 for bad usage.
 """
 import argparse
 import importlib

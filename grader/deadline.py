@@ -1,5 +1,4 @@
-"""The Gradescope deadline: one setting, carried from `build-autograder --timeout-min` (default
-mpconfig.GRADESCOPE_TIMEOUT_MIN) into the zip as deploy.json and read back when grading starts.
+"""The Gradescope deadline: `build-autograder --timeout-min` carried into the zip as deploy.json.
 
     deadline.config_text(10)        # deploy.json's content, written by grader/package.py
     deadline.deadline_seconds()     # 600.0 in a zip built with --timeout-min 10

@@ -1,8 +1,7 @@
 """results.json: its schema check, its atomic write, the grader-error fallback and the score table.
 
-The schema (results_schema.json) is Gradescope's specification made stricter; the rules a JSON
-Schema cannot state (score <= max_score, the total equals the sum, finite numbers, unique test
-numbers) are checked here, so `problems()` is the one judge of a results dict.
+The schema (results_schema.json) is Gradescope's made stricter; what JSON Schema cannot state (score
+<= max_score, total = sum, finite numbers, unique test numbers) is checked here: problems() judges.
 """
 import functools
 import json

@@ -1,9 +1,8 @@
 """Child side of test 7: run the submission's run_model(), then score its model on hidden images.
 
-The hidden images arrive as a CIFAR batch file with placeholder labels (all 0) and filenames: the
-labels stay in the parent, which computes the accuracy from the logits returned here. The images
-are preprocessed the submission's own way (its build_dataset with its "test" transform), and the
-model also sees them mirrored, so the parent can spot a lookup table of memorised images.
+The hidden images come as a batch file with placeholder labels: the labels stay in the parent, which
+scores the logits returned here. The images go through the submission's own build_dataset and "test"
+transform, and also mirrored, so the parent can spot a lookup table of memorised images.
 """
 import os
 import random

@@ -1,8 +1,7 @@
 """Tests 3.x: FinetuneNet loads the checkpoint, freezes the backbone, has a trainable 8-way head.
 
-Student key names differ from the checkpoint's (self.backbone.conv1..., self.features.0...), so
-backbone tensors are matched by value: a checkpoint tensor is "in the model" when some tensor of
-the model is bit-identical to it (SHA-256 of dtype, shape and bytes).
+Student key names differ from the checkpoint's, so backbone tensors are matched by value: one is
+"in the model" when a model tensor is bit-identical to it (SHA-256 of dtype, shape and bytes).
 """
 
 import mpconfig as C
