@@ -3,18 +3,10 @@
     python -m grader regrade EXPORT_DIR --out grades.csv [--workers N] [--threads-per-grade T]
     python -m grader regrade EXPORT_DIR --out grades.csv --scheduler tcp://HOST:8786
 
-EXPORT_DIR is Gradescope's "Export Submissions": a folder per submission, and a
-``submission_metadata.yml`` (at the top, keyed by folder name, or in a folder) for names and ids.
-
-Each grade is a Dask task (grader/regrade_task.py) running the whole grader, sandbox included, in
-a process of its own. Default: a local cluster of cores // --threads-per-grade one-grade workers
-(capped by memory and, as root, by the probe slots); --scheduler uses a running cluster. A broken
-submission, a failed grade or a task that kills its worker becomes a row with status "error".
-
-Resuming: this process is the only writer. A row is appended (one write, fsync) after its grade's
-results.json is saved in GRADES_results/; rows in the CSV are not regraded, a row cut short is
-dropped, so after Ctrl-C the same command finishes the rest. At the end: GRADES_histogram.png and
-the instructor report GRADES_report.md (grader/regrade_report.py).
+What it reads and writes, and how a grade runs: README, "Regrading a course on Dask". Default: a
+local cluster of cores // --threads-per-grade one-grade workers (capped by memory and, as root, by
+the probe slots). This process is the only writer: a row is appended (one write, fsync) after its
+results.json is saved; rows in the CSV are not regraded, and a row cut short is dropped.
 """
 import argparse
 import csv

@@ -1,11 +1,8 @@
 """The instructor report of a regrade: what the class got wrong, without opening 500 results.
 
-``grader regrade`` writes it beside its CSV as GRADES_report.md, its plots as PNG files next to it:
-the score distribution (histogram, quartiles, bands); per test, how many lost points and the most
-frequent failure messages, grouped by first line with numbers masked; run_model's accuracy against
-its seconds, with test 7.3's tiers; the submissions that timed out, crashed or broke the grade.
-It reads only the CSV's rows and the saved GRADES_results/NAME.json files, so it can be rewritten
-from a finished or interrupted run.
+GRADES_report.md and its plots, beside the CSV (README, "Regrading a course on Dask"). Failure
+messages are grouped by first line with numbers masked. It reads only the CSV's rows and the saved
+GRADES_results/NAME.json files, so it can be rewritten from a finished or interrupted run.
 """
 import json
 import re

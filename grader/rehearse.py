@@ -4,13 +4,10 @@
                               [--zip dist/autograder.zip] [--skip-install] [--summary FILE] [--keep]
     python -m grader rehearse --cpus 1 --memory-mb 1536 --catalogue hostile   # every entry, a table
 
-The zip is unpacked into a temporary root laid out like Gradescope's; setup.sh runs there without
-limits, then run_autograder inside a "container": cgroup v1 memory (--memory-mb, swap included)
-and cpu (--cpus quota). At the deadline the whole container is killed and, as on Gradescope, its
-results are lost. Reported (a table and a JSON summary): score, wall time, results.json's margin
-to the deadline, peak resident memory (memory.stat total_rss, sampled), peak charge (page cache
-included), OOM kills and leftover processes. Needs root. Exit status 0 when a valid results.json
-came before the deadline with no OOM kill, 1 otherwise, 2 when the rehearsal could not run.
+What it does and reports: README, "Rehearse a zip before uploading it". The "container" is a cgroup
+v1 memory cgroup (--memory-mb, swap included) and a cpu cgroup (--cpus quota), killed whole at the
+deadline. Needs root. Exit status 0 when a valid results.json came before the deadline with no
+OOM kill, 1 otherwise, 2 when the rehearsal could not run.
 """
 import contextlib
 import json

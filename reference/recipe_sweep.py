@@ -2,23 +2,15 @@
 
     python -m reference.recipe_sweep [--seeds 0 1 2] [--only NAME ...] [--out reference/recipe_sweep.csv]
 
-Each recipe is a plausible run_model() (optimiser, learning rate, batch size, epochs, head, how the
-backbone is taken, normalisation, flip, with or without FinetuneNet's train() override), trained
-as the grader runs run_model(): a probe's two threads, seeded right before (mpconfig.RUN_MODEL_SEED
-is graded; other seeds show the noise), the 40,000 public training images, CrossEntropyLoss, the
-optimiser given only the head's parameters. It is scored as grader/suites/run_model.py scores it.
+The recipes, their kinds and the tier rule: README, "Recipe sweep". Each is trained as the grader
+runs run_model() (a probe's two threads, seeded right before, the public training images, the
+optimiser given only the head) and scored as grader/suites/run_model.py scores it. how "features":
+with FinetuneNet's train() override the frozen backbone stays in eval mode, so the head trains on
+features computed once, the very same head in a fraction of the time; otherwise "full".
 
-kind "sound": must earn full credit on every seed. kind "flawed": working code with one common
-defect (an under-trained head); their accuracies set the lower tiers (see mpconfig).
-
-how "full": the images go through the whole network, as in the grader. how "features": with the
-train() override the frozen backbone stays in eval mode, so the head trains on features computed
-once: the very same head (devtests/test_recipe_sweep.py checks it) in a fraction of the time.
-
-The table (recipe, kind, how, seed, accuracy, seconds) is rewritten atomically after every run; a
-rerun skips the (recipe, seed) rows it has. seconds, "full": seeding to the end of training, batch
-files read up front; "features": the head's training plus the backbone's measured forward cost
-over the images it trained on (a lower bound). Measured on a shared, busy 2-core machine.
+The table is rewritten atomically after every run; a rerun skips the (recipe, seed) rows it has.
+seconds, "full": seeding to the end of training; "features": the head's training plus the measured
+feature cost (a lower bound). Measured on a shared, busy 2-core machine.
 """
 import argparse
 import csv

@@ -1,12 +1,9 @@
 """Run student code in isolated child processes ("probes") that hand back plain data.
 
-``run_probe(submission_dir, "module:function", args)`` copies the submission into a fresh scratch
-folder with the canonical models.py, resnet18.pt, public data and the child side of the grader
-(child.py, atomic_write.py, grader/probes/), then starts ``grader/child.py`` there: in its own
-session, as an unprivileged probe user when the grader is root, in memory and pids cgroups where
-cgroup v1 is writable, under rlimits, with a minimal environment and a wall-clock limit. Then
-every process it left behind is killed, the answer is read with ``torch.load(weights_only=True)``
-and the scratch folder removed.
+``run_probe(submission_dir, "module:function", args)`` runs ``grader/child.py`` in a fresh scratch
+copy of the submission (with the canonical files and the child side of the grader) under the
+isolation README's "How grading works" describes, kills whatever the probe left behind, reads its
+answer with ``torch.load(weights_only=True)`` and removes the scratch folder.
 
     machine.py    readying a machine (root): probe users and slots, a reachable interpreter,
                   the grader's files closed to them
