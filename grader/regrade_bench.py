@@ -2,11 +2,10 @@
 
     python -m grader regrade-bench [--count 24] [--workers 1 2] [--keep DIR]
 
-The export is Gradescope-shaped: the reference, then catalogue entries, --count in all, without
-those that must time out (each would measure its time limit, up to 25 minutes, not throughput).
-Each run grades it into a fresh CSV on a local cluster of N single-thread workers, timed from the
-cluster's start to the last row, and prints seconds, submissions per minute and the parallel
-efficiency (throughput with N workers / (N x throughput with 1)). Each run's outputs stay in --keep.
+The export: the reference, then catalogue entries, --count in all, without those that must time out
+(each would measure its time limit, not throughput). Each run grades it into a fresh CSV on N
+single-thread local workers, timed from the cluster's start to the last row; efficiency is
+throughput with N workers / (N x throughput with 1). Each run's outputs stay in --keep.
 """
 import os
 import shutil

@@ -1,17 +1,14 @@
 """One grade of a regrade, as it runs on a Dask worker: the task, and the launcher it starts.
 
-``grade_task`` unpacks the shipped submission into a private temporary folder and starts, from
-the repository root, ``python -m grader.regrade_task launch --parent PID -- <the grading half>``.
-The *launcher* is a child subreaper that only waits; the grading half runs ``python -m grader
-grade``'s code on the task's share of threads, so each grade keeps the grader's own sandbox, and:
+``grade_task`` unpacks the shipped submission into a private temporary folder and starts, from the
+repository root, ``python -m grader.regrade_task launch --parent PID -- <the grading half>``: a child
+subreaper that only waits while the grading half runs ``grader grade``'s code on the task's threads.
+The launcher dies with its worker (PR_SET_PDEATHSIG) and kills everything under it, probes in their
+own sessions included; the grading half dies with the launcher; a task the client cancels is noticed
+within a second and killed the same way; whatever a grade leaves behind is killed and logged.
 
-- the launcher dies with its worker (PR_SET_PDEATHSIG, SIGTERM) and kills everything under it,
-  the probes in their own sessions included; the grading half dies with the launcher (SIGKILL);
-- a task the client cancels is noticed within a second and its launcher's group killed the same way;
-- whatever the grade left behind (a double-forked daemon lands on the launcher) is killed and logged.
-
-The task returns plain data (results.json's content or None, what went wrong) and writes nowhere
-but its temporary folder: the client is the only writer of the CSV.
+The task returns plain data and writes nowhere but its temporary folder: the client is the only
+writer of the CSV.
 """
 import argparse
 import contextlib

@@ -16,9 +16,8 @@ SCHEMA_PATH = Path(__file__).resolve().parent / "results_schema.json"
 # Scores are sums of float partial credits: allow rounding noise, nothing more.
 SCORE_TOLERANCE = 1e-6
 GRADER_ERROR = "Grader error, contact course staff"
-# How Gradescope renders each string. Unset, the top-level output is simple_format (sanitised
-# HTML): a traceback's `<module>` vanishes and its indentation collapses; md would turn
-# `__init__` into a bold "init". "text" shows every string exactly as written.
+# How Gradescope renders each string: unset, output is sanitised HTML (a traceback's `<module>`
+# vanishes, its indentation collapses) and md bolds `__init__`; "text" shows each string as written.
 FORMATS = {"output_format": "text", "test_output_format": "text", "test_name_format": "text"}
 
 

@@ -169,10 +169,9 @@ def render_readme(cpu_torch=False):
         raise BundleError(f"{README_TEMPLATE}: bad or unknown placeholder {exc}") from exc
 
 
-# One epoch of the reference's run_model() (40,000 images, batches of 128), on the 2-core dev
-# machine without a GPU: 18.0 s idle (`python -m grader bench reference --seeds 5`, median, the
-# main README's figure); 1,003 s in one run of the same command while six other heavy jobs shared
-# the machine (load average 15-40), and 2 min 29 s in the notebook on that busy machine (issue 14).
+# One epoch of the reference's run_model() on the 2-core dev machine: 18.0 s idle (median of `python -m
+# grader bench reference --seeds 5`, the main README's figure); 1,003 s in one run beside six heavy
+# jobs (load average 15-40), and 2 min 29 s in the notebook on that busy machine (issue 14).
 EPOCH_TIME = ("about 20 s when that machine was otherwise idle, and from 2.5 to 17 minutes while "
               "it was shared with several other heavy jobs")
 
@@ -193,10 +192,9 @@ def run_model_limit_text():
             "\"run_model() did not finish within its time limit of N s on this machine\"")
 
 
-# Download sizes, measured for Linux x86-64 and Python 3.11 (`pip install --dry-run --report`
-# over requirements.txt, then the size of every wheel it chose). PyTorch's CPU index is not
-# reachable from the machine that measured them, so the CPU build's size is approximate: its
-# torch 2.13.0+cpu wheel for the same platform is 192 MB (a copy kept on that machine).
+# Download sizes for Linux x86-64 and Python 3.11 (`pip install --dry-run --report` over requirements.txt,
+# then each chosen wheel's size). PyTorch's CPU index was unreachable there, so the CPU size is
+# approximate: its torch 2.13.0+cpu wheel for the same platform is 192 MB (a copy kept there).
 CPU_TRIED = ("The machine that built this folder cannot reach PyTorch's index: there, these steps "
              "were tried with an earlier CPU build, torch 2.13.0+cpu, which the second step kept, "
              "with no CUDA package. The sizes are for Linux and Python 3.11.")

@@ -29,9 +29,8 @@ from reference.build_data import find_source, read_source, sha256_file  # noqa: 
 CIFAR_MEAN = (0.4914, 0.4822, 0.4465)
 CIFAR_STD = (0.2470, 0.2435, 0.2616)
 CONVENTIONS = ("totensor", "half", "meanstd")
-# The recipe of the committed resnet18.pt. Options for experiments (see NOTES), off here:
-# zero_init_residual, each block's last batch-norm scale starting at 0 (Goyal et al. 2017);
-# eval_every, the ~4 s 10-class test pass only every N epochs (weights are unaffected).
+# The committed resnet18.pt's recipe. Experiments (see NOTES), off here: zero_init_residual (each
+# block's last batch-norm scale at 0, Goyal et al. 2017); eval_every (the ~4 s test pass every N epochs).
 RECIPE = dict(epochs=40, batch_size=256, peak_lr=0.2, momentum=0.9, weight_decay=5e-4,
               label_smoothing=0.1, pad=4, seed=0, warmup_frac=0.25)
 
