@@ -10,10 +10,14 @@ Every run is a fresh process, so no run's caches or peak memory leak into the ne
 `bench grade` on the 2-core dev machine: <= 60 s and <= 2.5 GB peak.
 """
 import json
+import os
+import random
+import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import mpconfig as C
@@ -138,7 +142,6 @@ def _work_grade():
 
 
 def _work_data():
-    import time
     from reference import build_data
     with tempfile.TemporaryDirectory(prefix="mp09-bench-data-") as tmp:
         start = time.perf_counter()
@@ -152,11 +155,6 @@ def _work_data():
 
 def _work_reference(seed):
     """The reference in-process, seeded like the run_model probe; its accuracy on the hidden batch."""
-    import os
-    import random
-    import shutil
-    import time
-
     import numpy as np
     import torch
     with tempfile.TemporaryDirectory(prefix="mp09-bench-ref-") as tmp:

@@ -1,9 +1,8 @@
 """The grading context: what the parent knows before any child starts, and what the children said.
 
-Trusted knowledge, loaded once per process: the checkpoint, the hidden batch with its labels, the
-reference solution, every check's inputs and the reference's results on them, and the run_model
-time limit calibrated on this machine. All of it exists before the first child runs, so nothing a
-child does to files can change what a submission is compared with.
+Trusted knowledge, loaded once per process before the first child runs (so nothing a child does can
+change what a submission is compared with): the checkpoint, the hidden batch and labels, the reference,
+every check's inputs and the reference's results, the run_model limit calibrated on this machine.
 
 Per submission, a Context: its folder and probe results, each probe run at most once and its answer
 checked against its schema. The import check runs first; when it fails, every later probe fails
@@ -177,7 +176,6 @@ def _prepare(k):
     parts = {}    # the checks probe: suite -> {part: its args}, run in this order by the child
     k.probe_args = {FUNCTIONS_PROBE: {"part_timeout": k.check_part_timeout_s, "parts": parts}}
     for module in SUITES:
-        # Each suite knows its own inputs and the reference's results on them.
         name = suite_name(module)
         args, k.expected[name] = module.prepare(k)
         if module.PROBE == FUNCTIONS_PROBE:

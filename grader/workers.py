@@ -4,13 +4,10 @@
     report = worker.grade(submission_dir, results_path, timeout)     # a WorkerReport
 
 Used by ``grader.validate``. A worker (``python -m grader.workers``) builds the grading knowledge
-once, then grades in-process through ``grader.grade.grade``. It forks first: the parent half only
-reaps, as a child subreaper, so a process a grade leaves behind, even double-forked as init would
-adopt it on Gradescope, lands under this worker and is charged to its grade: listed, killed and
-reported. A worker that dies or overruns is killed and replaced; its grade reports why.
-
-Limits are passed in, never written into mpconfig: run_model's as an argument (validate shortens
-it), the probes' thread count in the environment (mpconfig.PROBE_THREADS_ENV).
+once, then grades in-process. It forks first: the parent half only reaps (a child subreaper), so a
+process a grade leaves behind, even double-forked, lands under this worker and is charged to its
+grade. A worker that dies or overruns is killed and replaced; its grade reports why. Limits are
+passed in, never written into mpconfig: run_model's as an argument, threads in PROBE_THREADS_ENV.
 """
 import argparse
 import json

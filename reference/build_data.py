@@ -3,13 +3,11 @@
     python -m reference.build_data [--source PATH] [--out DIR] [--hidden-out DIR] [--check]
                                    [--manifest FILE] [--write-manifest]
 
-Source, in this order: --source, $MP09_CIFAR_SOURCE, the shared image-folder archive, a local
-official ``cifar-10-python.tar.gz``, a download of it. A source is an image-folder tree
-(``train/<class>/*.jpg|png``, ``test/<class>/...``), a .tar.gz of one, or the official archive
-(checked against its published MD5). Batches are laid out as in the original archive
-(grader/probes/cifar_batch.py). Both output folders are staged and swapped in only when complete
-and (unless --write-manifest) matching reference/data_manifest.json, which records the SHA-256 of
-every output and of the source. Errors: exit 1, one line on stderr.
+Source, in order: --source, $MP09_CIFAR_SOURCE, the shared image-folder archive, a local official
+``cifar-10-python.tar.gz``, a download of it: an image-folder tree (``train/<class>/*.jpg|png``,
+``test/<class>/...``), a .tar.gz of one, or the official archive (its MD5 checked). Both output
+folders are staged and swapped in only when complete and (unless --write-manifest) matching
+reference/data_manifest.json (SHA-256 of every output and the source). Errors: exit 1, one line.
 """
 import argparse
 import hashlib

@@ -59,7 +59,6 @@ class Recipe:
 
 
 RECIPES = (
-    # The reference's own recipe.
     Recipe("reference_adam1e-3_b128_flip", flip="tensor"),
     Recipe("adam1e-2_b64", lr=1e-2, batch_size=64),
     Recipe("adam3e-3_b256_half", lr=3e-3, batch_size=256, norm="half"),

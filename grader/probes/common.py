@@ -1,8 +1,5 @@
-"""Child-side helpers shared by every probe: guarded calls, student-facing tracebacks, the
-description of returned values, the import check.
-
-Runs inside the child only (copied into its scratch folder as ``grader.probes.common``), so it
-imports nothing of the grader but this package, and no mpconfig: the parent passes what it needs.
+"""Child-side helpers of every probe: guarded calls, student-facing tracebacks, descriptions of
+returned values, the import check. Child only: nothing of the grader but this package, no mpconfig.
 """
 import importlib
 import inspect

@@ -17,7 +17,6 @@ MiB = container.MiB
 CGROUP_ROOT = Path("/sys/fs/cgroup")   # v1 controllers below it (tests point it elsewhere)
 
 
-# --- what the child limits itself to (rlimits, threads) ----------------------------------------
 def child_limits(memory_mb, own_user):
     """The rlimits for control.json; a probe sharing our uid gets our threads added to RLIMIT_NPROC."""
     max_procs = C.PROBE_MAX_PROCS if own_user else _own_task_count() + C.PROBE_MAX_PROCS

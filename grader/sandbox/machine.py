@@ -34,7 +34,6 @@ def is_root():
     return os.geteuid() == 0
 
 
-# --- the probe users ----------------------------------------------------------------------------
 def slot_user_name(slot):
     return C.PROBE_USER if slot == 0 else f"{C.PROBE_USER}{slot}"
 
@@ -61,7 +60,6 @@ def probe_user(slot, changes=None):
     return ProbeUser(name, entry.pw_uid, entry.pw_gid)
 
 
-# --- what the probe users may reach -------------------------------------------------------------
 def _interpreter_paths():
     paths = {Path(sys.executable).resolve().parent, Path(sys.prefix), Path(sys.base_prefix),
              Path(sys.exec_prefix), Path(sys.base_exec_prefix)}
