@@ -2,10 +2,9 @@
 
     results = grade("path/to/submission", "results.json")   # the results.json content
 
-Order: the trusted knowledge is loaded before any child starts; the suites run under
-gradescope-utils' JSONTestRunner; every process the grade started is killed; only then is
-results.json validated and written. A failure of the grader itself still yields a valid
-results.json that says "grader error, contact staff".
+Order: the trusted knowledge before any child starts; the suites under gradescope-utils'
+JSONTestRunner; every process the grade started killed; only then results.json, validated. A
+failure of the grader itself still yields a valid results.json that says "grader error, contact staff".
 """
 import io
 import resource

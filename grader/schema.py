@@ -1,14 +1,10 @@
 """The building blocks of the probes' answer schemas, and the check against them.
 
 A probe's answer is built inside the child, next to student code that can patch torch, numpy or
-builtins, so the parent checks every answer against its probe's schema before a judge reads it
-(grader.context.checked): one that does not fit fails that probe's tests as the submission's doing;
-a judge that crashes on one that fits is a grader bug and shows as one. Each part's schema sits
-beside its judge, in grader/suites/<part>.py.
-
-JSON Schema (checked by jsonschema) plus the types "tensor" and "ints" (a list of ints, checked at
-once), the keyword "floating" (a floating-point tensor), and arrays that may be tuples (torch.load
-gives tuples back).
+builtins, so the parent checks it against its probe's schema before a judge reads it: one that does
+not fit fails that probe's tests as the submission's doing; a judge crashing on one that fits is a
+grader bug. JSON Schema (jsonschema) plus the types "tensor" and "ints" (a list of ints, checked at
+once), the keyword "floating" (a floating-point tensor), and arrays that may be tuples (torch.load).
 """
 import jsonschema
 import torch

@@ -4,10 +4,9 @@
     python -m reference.build_bundle --cpu-torch   # the bundle installs PyTorch's CPU-only build
 
 The bundle: the stubs (generated here, never the reference), models.py, resnet18.pt, the public
-data, the visible tests with graded_tests.json (numbers, names and points, from mpconfig and
-grader/suites), the notebook, requirements.txt and a README rendered from
-reference/student_README.md. Files are picked by name, never a folder wholesale, so nothing else
-(hidden batch, grader, reference) can slip in; both outputs are renamed into place only when complete.
+data, the visible tests with graded_tests.json, the notebook, requirements.txt and a README rendered
+from reference/student_README.md. Files are picked by name, never a folder wholesale, so nothing else
+(hidden batch, grader, reference) can slip in; both outputs are renamed into place when complete.
 """
 import argparse
 import ast
