@@ -39,8 +39,8 @@ def public_names(module):
 
 
 def test_checkout_stubs_are_generated():
-    assert C.STUBS.read_text() == M.make_stubs(C.REFERENCE_SOLUTION.read_text()), \
-        "submitted.py is stale: run python3 dev.py setup"
+    assert C.STUBS.is_file() and C.STUBS.read_text() == M.make_stubs(C.REFERENCE_SOLUTION.read_text()), \
+        "submitted.py is missing or stale: run python3 dev.py setup"
 
 
 def test_stubs_are_not_tracked():
