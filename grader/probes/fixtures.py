@@ -34,7 +34,8 @@ def cifar_batch_bytes(rows, labels, batch_label):
 
 
 class GraderNet(nn.Module):
-    """The frozen backbone with a fixed Linear(512, 8) head; lock_backbone_eval pins batch norm to eval."""
+    """The frozen backbone with a fixed Linear(512, 8) head, given to train() and test(); with
+    lock_backbone_eval its batch norm stays in eval mode, so model.eval() or .train() change nothing."""
 
     def __init__(self, checkpoint_state, head_seed, lock_backbone_eval):
         super().__init__()
