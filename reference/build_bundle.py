@@ -146,20 +146,13 @@ def render_readme(cpu_torch=False):
                       for threshold, share in C.ACCURACY_TIERS)
     test = accuracy_test()
     facts = {
-        "classes": ", ".join(C.CLASSES),
-        "num_classes": C.NUM_CLASSES,
+        "classes": ", ".join(C.CLASSES), "num_classes": C.NUM_CLASSES,
         "train_count": f"{sum(count_images(C.DATA_DIR / f) for f in C.TRAIN_FILES):,}",
-        "test_count": f"{count_images(C.DATA_DIR / C.TEST_FILE):,}",
-        "hidden_count": f"{count_images(hidden):,}",
-        "points_table": points_table(),
-        "accuracy_test": test,
-        "accuracy_points": f"{C.TESTS[test][0]:g}",
+        "test_count": f"{count_images(C.DATA_DIR / C.TEST_FILE):,}", "hidden_count": f"{count_images(hidden):,}",
+        "points_table": points_table(), "accuracy_test": test, "accuracy_points": f"{C.TESTS[test][0]:g}",
         "accuracy_tiers": tiers + "\n- below the last tier: no points",
-        "flip_images": f"{C.FLIP_CHECK_IMAGES:,}",
-        "flip_gap": f"{C.FLIP_GAP_MAX:.2f}",
-        "seed": C.RUN_MODEL_SEED,
-        "epoch_time": EPOCH_TIME,
-        "run_model_limit": run_model_limit_text(),
+        "flip_images": f"{C.FLIP_CHECK_IMAGES:,}", "flip_gap": f"{C.FLIP_GAP_MAX:.2f}",
+        "seed": C.RUN_MODEL_SEED, "epoch_time": EPOCH_TIME, "run_model_limit": run_model_limit_text(),
         "install": install_text(cpu_torch),
     }
     try:

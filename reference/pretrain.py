@@ -215,14 +215,9 @@ def card(ckpt=C.CHECKPOINT, card_path=C.MODEL_CARD, train_meta=None):
         "model": "ResNet-18 (models.py), torchvision parameter names, fc 512->10",
         "input_contract": "ToTensor() images in [0, 1]; the model standardises each image itself",
         "trained_on": "CIFAR-10 training split, 10 classes, 50,000 images; no test image",
-        "recipe": train_meta["recipe"],
-        "wall_time_s": train_meta["wall_time_s"],
-        "torch": train_meta["torch"],
-        "test_accuracy_10class": train_meta["test_accuracy_10class"],
-        "linear_probe_8class": probes,
-        "why": WHY,
-        "notes": NOTES,
-        "sha256": sha256_file(ckpt),
+        "recipe": train_meta["recipe"], "wall_time_s": train_meta["wall_time_s"], "torch": train_meta["torch"],
+        "test_accuracy_10class": train_meta["test_accuracy_10class"], "linear_probe_8class": probes,
+        "why": WHY, "notes": NOTES, "sha256": sha256_file(ckpt),
     }
     Path(card_path).write_text(json.dumps(doc, indent=2) + "\n")
     return doc

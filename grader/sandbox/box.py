@@ -2,9 +2,8 @@
 
 Layout of one probe's box (a root-owned folder the child cannot rename or replace)::
 
-    box/work/      the scratch folder, the child's cwd: submission copy, models.py, resnet18.pt,
-                   cifar10_batches/ (hard links), grader/child.py, grader/atomic_write.py
-                   and grader/probes/*.py
+    box/work/      the child's cwd: submission copy, models.py, resnet18.pt, cifar10_batches/
+                   (hard links), grader/ (child.py, atomic_write.py, probes/*.py)
     box/ctl/       control.json and args.json (root-owned: read-only for the child)
     box/out/       where the child writes result.pt (read back through a descriptor opened first)
     box/home/, box/tmp/, box/output.log (stdout+stderr)
