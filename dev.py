@@ -7,7 +7,8 @@
     python3 dev.py setup                                        only the set-up
 
 Needs only Python 3.11+ and pip. The virtualenv lives in .venv; it is reinstalled only when
-requirements.txt changes. Data is rebuilt only when it does not match reference/data_manifest.json.
+requirements.txt changes. Data is rebuilt only when it does not match reference/data_manifest.json,
+and the stubs (submitted.py, git-ignored) only when they differ from the reference's.
 """
 import hashlib
 import os
@@ -15,6 +16,8 @@ import subprocess
 import sys
 import venv
 from pathlib import Path
+
+from mpconfig import STUBS
 
 ROOT = Path(__file__).resolve().parent
 VENV = ROOT / ".venv"
@@ -41,6 +44,15 @@ def setup():
     # Builds from ../shared (or $MP09_CIFAR_SOURCE) only when outputs differ from the manifest.
     if run(PY, "-m", "reference.build_data", "--check") != 0:
         sys.exit("setup: data build failed (see above)")
+    write_stubs()
+
+
+def write_stubs(out=STUBS):
+    """The stubs derive from the reference, so they are generated, never committed; written if stale."""
+    if run(PY, "-m", "reference.make_stubs", "--check", "--out", out, capture_output=True) == 0:
+        return
+    if run(PY, "-m", "reference.make_stubs", "--out", out) != 0:
+        sys.exit("setup: stub generation failed (see above)")
 
 
 def main(argv):

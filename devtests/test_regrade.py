@@ -204,9 +204,8 @@ def test_pack_ships_regular_files_and_refuses_escapes(tmp_path):
 def test_duplicate_and_cut_rows_are_repaired(tmp_path):
     out = tmp_path / "g.csv"
     header = list(R.META_COLUMNS)
-    out.write_text(R._header_line(header)
-                   + R._format(header, [{"submission": "a", "total": "1"}, {"submission": "b"},
-                                        {"submission": "a", "total": "2"}])
+    out.write_text(R._format(header, [dict(zip(header, header)), {"submission": "a", "total": "1"},
+                                      {"submission": "b"}, {"submission": "a", "total": "2"}])
                    + "c,,,")                                  # cut short by a crash
     sink = R.CsvSink(out)
     assert [(r["submission"], r["total"]) for r in sink.rows] == [("a", "1"), ("b", "")]
@@ -262,7 +261,7 @@ def test_any_text_survives_the_csv_on_one_line(text):
     header = list(R.META_COLUMNS)
     body = R._format(header, [{"submission": "s", "name": text, "error": text}])
     assert body.count("\n") == 1 and body.endswith("\n")
-    row = next(csv.DictReader([R._header_line(header), body]))
+    row = next(csv.DictReader([R._format(header, [dict(zip(header, header))]), body]))
     assert row["name"] == R._one_line(text)
     assert "\n" not in row["name"] and "\r" not in row["name"]
 

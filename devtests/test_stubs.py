@@ -2,12 +2,14 @@
 import ast
 import importlib.util
 import inspect
+import os
 import subprocess
 import sys
 
 import pytest
 from hypothesis import given, settings, strategies as st
 
+import dev
 import mpconfig as C
 from reference import make_stubs as M
 
@@ -36,9 +38,29 @@ def public_names(module):
             if not n.startswith("_") and getattr(v, "__module__", None) == module.__name__}
 
 
-def test_committed_stubs_are_generated():
-    assert C.STUBS.read_text() == M.make_stubs(C.REFERENCE_SOLUTION.read_text()), \
-        "submitted.py is stale: run python -m reference.make_stubs"
+def test_checkout_stubs_are_generated():
+    assert C.STUBS.is_file() and C.STUBS.read_text() == M.make_stubs(C.REFERENCE_SOLUTION.read_text()), \
+        "submitted.py is missing or stale: run python3 dev.py setup"
+
+
+def test_stubs_are_not_tracked():
+    tracked = subprocess.run(["git", "ls-files", "--error-unmatch", C.STUBS.name], cwd=C.ROOT,
+                             capture_output=True)
+    ignored = subprocess.run(["git", "check-ignore", "-q", C.STUBS.name], cwd=C.ROOT)
+    assert tracked.returncode != 0 and ignored.returncode == 0
+
+
+def test_setup_writes_the_generated_stubs_only_when_missing_or_stale(tmp_path):
+    out = tmp_path / "submitted.py"
+    expected = M.make_stubs(C.REFERENCE_SOLUTION.read_text())
+    dev.write_stubs(out)                                            # missing
+    assert out.read_text() == expected
+    os.utime(out, ns=(0, 0))
+    dev.write_stubs(out)                                            # up to date: left as it is
+    assert out.stat().st_mtime_ns == 0
+    out.write_text("stale\n")
+    dev.write_stubs(out)
+    assert out.read_text() == expected
 
 
 def test_check_mode_exit_codes(tmp_path):

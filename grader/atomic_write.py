@@ -1,11 +1,8 @@
 """Write a file whole or not at all: into a temporary sibling, fsync, then one rename.
 
-A reader (Gradescope reading results.json, a student opening the stubs, the grader reading a
-probe's answer) sees the previous file or the complete new one, never a part; a failure
-leaves the previous file untouched and no temporary file behind.
-
-A leaf (standard library only, no grader module): the sandbox also copies it into every probe's
-box, where grader/child.py writes the probe's answer with it.
+A reader (Gradescope, a student, the grader reading a probe's answer) sees the previous file or
+the complete new one; a failure leaves the previous file and no temporary file behind. A leaf
+(standard library only): the sandbox copies it into every probe's box for grader/child.py.
 """
 import contextlib
 import os
@@ -15,8 +12,7 @@ from pathlib import Path
 
 @contextlib.contextmanager
 def open_atomic(path, mode="w", *, perms=0o644, **open_kwargs):
-    """A file object to write `path` through; it replaces `path` only when the block ends without
-    an exception. `perms`: the file's mode (None keeps mkstemp's 0o600)."""
+    """A file to write `path` through, replacing it only if the block succeeds (perms None: 0o600)."""
     path = Path(path)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:

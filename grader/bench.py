@@ -3,18 +3,21 @@
     bench [grade]    grade the reference: seconds per suite, total seconds, peak memory
     bench data       a full data build into a temporary folder
     bench reference  the reference run_model(): seconds and accuracy on the hidden batch
-                     (--seeds N: one run for each of the seeds 0..N-1 instead, each of which
-                     must reach full credit)
+                     (--seeds N: one run per seed 0..N-1, each of which must reach full credit)
     bench validate   grader/validate.py's own benchmark
 
-Every run happens in a fresh process, so one run's caches and peak memory do not leak into the
-next. Goals for `bench grade` on the 2-core dev machine: <= 60 s and <= 2.5 GB peak.
+Every run is a fresh process, so no run's caches or peak memory leak into the next. Goals for
+`bench grade` on the 2-core dev machine: <= 60 s and <= 2.5 GB peak.
 """
 import json
+import os
+import random
+import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import mpconfig as C
@@ -119,7 +122,6 @@ def main(args):
     return {"grade": bench_grade, "data": bench_data}[args.target](args.runs)
 
 
-# --- workers: one measurement each, in a fresh interpreter -------------------------------------
 def _work_grade():
     from grader import grade
     from grader.submission import reference_submission
@@ -140,7 +142,6 @@ def _work_grade():
 
 
 def _work_data():
-    import time
     from reference import build_data
     with tempfile.TemporaryDirectory(prefix="mp09-bench-data-") as tmp:
         start = time.perf_counter()
@@ -153,13 +154,7 @@ def _work_data():
 
 
 def _work_reference(seed):
-    """The trusted reference, in-process, seeded like the grader's run_model probe (with `seed`);
-    accuracy computed on the hidden batch with the reference's own test transform."""
-    import os
-    import random
-    import shutil
-    import time
-
+    """The reference in-process, seeded like the run_model probe; its accuracy on the hidden batch."""
     import numpy as np
     import torch
     with tempfile.TemporaryDirectory(prefix="mp09-bench-ref-") as tmp:

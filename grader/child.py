@@ -1,15 +1,14 @@
 """The probe runner inside the child process: limits itself, then runs one probe function.
 
-Started by grader/sandbox/box.py as ``python -I -B -u <scratch>/grader/child.py <control.json>``
-with cwd = the scratch folder, already as the probe user when the grader is root. Before any
-student code it waits for the parent's go (sent once the child sits in its cgroups), sets hard
-rlimits and no_new_privs, verifies the privilege drop cannot be undone, and imports torch while
-the submission folder is not yet on sys.path (no student file can stand in for it). It writes
-{"ok": True, "data": ...} or {"ok": False, "error": ...} with torch.save (whole or not at all,
-through grader/atomic_write.py, which the sandbox copies into the box beside this file) and
-leaves by os._exit, so student atexit handlers and stray threads cannot hold it up. Standard
-library only until then.
+Started by grader/sandbox/box.py as ``python -I -B -u <scratch>/grader/child.py <control.json>`` in
+the scratch folder, already as the probe user when the grader is root. Before any student code it
+waits for the parent's go (sent once it sits in its cgroups), sets rlimits and no_new_privs,
+verifies the privilege drop cannot be undone, and imports torch before the submission folder is
+on sys.path (no student file can stand in for it). It writes its answer with torch.save through
+grader/atomic_write.py and leaves by os._exit, so student atexit handlers and stray threads cannot
+hold it up. Standard library only until then.
 """
+import contextlib
 import ctypes
 import importlib
 import json
@@ -26,10 +25,8 @@ def _limit(ctl):
         if value is not None:
             # soft == hard: an unprivileged process can lower a hard limit but never raise it
             resource.setrlimit(getattr(resource, name), (value, value))
-    try:  # setuid binaries (su, sudo, ...) lose their power for this process tree
+    with contextlib.suppress(OSError, AttributeError):  # setuid binaries (su, sudo...) lose their power
         ctypes.CDLL(None, use_errno=True).prctl(38, 1, 0, 0, 0)  # PR_SET_NO_NEW_PRIVS
-    except (OSError, AttributeError):
-        pass
 
 
 def _check_dropped(uid, gid):
@@ -43,11 +40,9 @@ def _check_dropped(uid, gid):
         cap = next((line.split()[1] for line in f if line.startswith("CapEff:")), "0")
     if int(cap, 16):
         problems.append(f"capabilities {cap}")
-    try:
+    with contextlib.suppress(PermissionError):
         os.setuid(0)
         problems.append("setuid(0) succeeded")
-    except PermissionError:
-        pass
     if problems:
         raise SystemExit(f"grader error: privileges not dropped: {', '.join(problems)}")
 
@@ -132,10 +127,8 @@ def main():
         with open_atomic(ctl["result_path"], "wb", perms=None) as f:
             torch.save({"ok": False, "error": f"grader error: could not save the probe's answer: {exc}"}, f)
     for stream in (sys.stdout, sys.stderr):
-        try:
+        with contextlib.suppress(BaseException):
             stream.flush()
-        except BaseException:
-            pass
     os._exit(0)
 
 

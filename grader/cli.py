@@ -5,8 +5,7 @@
     python -m grader bench [grade|data|reference|validate] [--runs N]
     python -m grader validate ... / regrade ...        (grader/validate.py, grader/regrade.py)
 
-Exit status: 0 when the grade ran (whatever the score), 1 when the grader itself failed,
-2 for bad usage.
+Exit status: 0 when the grade ran (whatever the score), 1 when the grader failed, 2 for bad usage.
 """
 import argparse
 import importlib
@@ -26,8 +25,7 @@ def cmd_grade(args):
     from grader import deadline, grade, results
 
     def go(folder):
-        # As on Gradescope: every stage's limit comes from the zip's timeout (deploy.json) and
-        # the time run_autograder started.
+        # As on Gradescope: each stage's limit comes from deploy.json's timeout and run_autograder's start.
         outcome = grade.run(folder, args.results, budget=deadline.Budget.from_deploy())
         if args.json:
             print(results.dumps(outcome.results), end="")
@@ -57,11 +55,6 @@ def cmd_build_autograder(args):
     print(f"wrote {out} ({out.stat().st_size / 2**20:.1f} MB) for a Gradescope autograder timeout "
           f"of {args.timeout_min:g} min: set the same on Gradescope")
     return 0
-
-
-def cmd_bench(args):
-    from grader import bench
-    return bench.main(args)
 
 
 def _optional(subparsers, module_name):
@@ -112,7 +105,6 @@ def build_parser():
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
-    # Bound to the real stderr now: the test runner's output capture must not put the grader's
-    # own log lines (e.g. the sandbox's) into a student's test output.
+    # Bound to the real stderr now, so the test runner's capture keeps our log out of student output.
     logging.basicConfig(stream=sys.stderr, level=logging.WARNING, format="%(message)s")
     return args.func(args)

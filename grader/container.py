@@ -59,8 +59,7 @@ def _read(path):
 
 
 def memory_limit_mb():
-    """The tightest memory limit over our cgroups (v1 memory.limit_in_bytes, v2 memory.max), in MB;
-    None when none is set."""
+    """The tightest memory limit over our cgroups (v1 or v2), in MB; None when none is set."""
     found = []
     for version, words in _settings("memory", ("memory.limit_in_bytes",), "memory.max"):
         value = words[0] if version == "v2" else (words[0] or [""])[0]
@@ -86,8 +85,7 @@ def threads_for(cpus, most):
 
 
 def own_memory_mb(pid="self"):
-    """Anonymous resident memory of a process in MB (RssAnon: what a memory cgroup charges for it,
-    shared libraries aside)."""
+    """A process's RssAnon in MB: what a memory cgroup charges for it, shared libraries aside."""
     with contextlib.suppress(OSError, ValueError, StopIteration):
         with open(f"/proc/{pid}/status") as f:
             line = next(line for line in f if line.startswith("RssAnon:"))

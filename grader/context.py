@@ -1,22 +1,18 @@
 """The grading context: what the parent knows before any child starts, and what the children said.
 
-Trusted knowledge (loaded once per process, reused for every submission a process grades): the
-checkpoint, the hidden batch with its labels, the reference solution imported in-process, every
-check's inputs and the reference's results on them (what a submission is expected to give), and
-the run_model time limit calibrated on this machine. It is all computed before the first child
-runs, so nothing a child does to files can change what a submission is compared with.
+Trusted knowledge, loaded once per process before the first child runs (so nothing a child does can
+change what a submission is compared with): the checkpoint, the hidden batch and labels, the reference,
+every check's inputs and the reference's results, the run_model limit calibrated on this machine.
 
-Per submission, a Context: its folder and the probe results, each probe run at most once and its
-answer checked against the probe's schema. The first probe is always the import check; when it
-fails, every later probe "fails" with its message instead of running (an import that hangs must
-not cost one timeout per probe).
+Per submission, a Context: its folder and probe results, each probe run at most once and its answer
+checked against its schema. The import check runs first; when it fails, every later probe fails
+with its message instead of running (a hanging import must not cost one timeout per probe).
 
-    from grader import context
     ctx = context.for_submission("path/to/folder")   # loads the knowledge first if needed
     suite = context.load_suites(ctx)                  # unittest.TestSuite, in Gradescope order
 
-The suites never reach for a global: each test gets its Context as self.ctx. A Context made from
-probe results in hand (Context(knowledge, folder, results={...})) grades them without any child.
+Each test gets its Context as self.ctx; Context(knowledge, folder, results={...}) grades probe
+results in hand without any child.
 """
 import contextlib
 import ctypes
@@ -64,8 +60,7 @@ def _first_number(module):
 
 
 def _find_suites():
-    """Every suite module of grader/suites/ (one per part of the MP), in Gradescope order: a new
-    suite module is found without being listed anywhere."""
+    """Every suite module of grader/suites/, in Gradescope order: a new one needs listing nowhere."""
     names = [m.name for m in pkgutil.iter_modules([str(SUITES_DIR)]) if m.name != "base"]
     return tuple(sorted((importlib.import_module(f"grader.suites.{name}") for name in names),
                         key=_first_number))
@@ -84,8 +79,7 @@ IMPORT_SCHEMA = schema.obj({"seconds": schema.NUM, "names": schema.obj(values=sc
 
 
 def _probe_schemas(suites):
-    """{probe: the schema of its whole answer}. The checks probe answers an object of the parts
-    its suites declare (PART_SCHEMAS); a suite with a probe of its own gives its SCHEMA."""
+    """{probe: its answer's schema}: the checks probe's from its suites' PART_SCHEMAS, else SCHEMA."""
     parts, schemas = {}, {IMPORT_PROBE: IMPORT_SCHEMA}
     for suite in suites:
         if suite.PROBE == FUNCTIONS_PROBE:
@@ -131,9 +125,7 @@ def import_reference(path=C.REFERENCE_SOLUTION):
 
 
 def calibrate(repeats=C.CALIBRATION_REPEATS, images=C.CALIBRATION_IMAGES, threads=None):
-    """Median seconds of a fixed ResNet-18 forward pass: how fast this machine runs the MP's work,
-    on the probes' thread count (default limits.default_threads()), so that limits scale with
-    what the student's code actually gets."""
+    """Median seconds of a fixed ResNet-18 pass on the probes' threads: the speed the limits scale with."""
     net = models.resnet18().eval()
     x = torch.rand(images, 3, 32, 32, generator=torch.Generator().manual_seed(0))
     times, before = [], torch.get_num_threads()
@@ -151,8 +143,7 @@ def calibrate(repeats=C.CALIBRATION_REPEATS, images=C.CALIBRATION_IMAGES, thread
 
 
 def speed_factor(calibration_s):
-    """How much slower than the dev machine this one runs the workload (never below 1, at most
-    mpconfig.CHECK_SCALE_MAX): the factor of the checks' time limits."""
+    """How much slower than the dev machine this one is, in [1, CHECK_SCALE_MAX]: the checks' limit factor."""
     return min(C.CHECK_SCALE_MAX, max(1.0, calibration_s / C.CALIBRATION_REFERENCE_S))
 
 
@@ -163,8 +154,7 @@ def run_model_limit(calibration_s):
 
 
 def build_knowledge(prepared=None):
-    """The knowledge of this process: the reference's expected results from `prepared` (see
-    read_prepared) when given, else computed here with the reference imported."""
+    """This process's knowledge: the reference's results from `prepared` if given, else computed here."""
     rows, labels = fixtures.read_batch(C.HIDDEN_DIR / C.HIDDEN_FILE)
     calibration_s = calibrate()
     k = Knowledge(reference=None if prepared else import_reference(),
@@ -186,7 +176,6 @@ def _prepare(k):
     parts = {}    # the checks probe: suite -> {part: its args}, run in this order by the child
     k.probe_args = {FUNCTIONS_PROBE: {"part_timeout": k.check_part_timeout_s, "parts": parts}}
     for module in SUITES:
-        # Each suite knows its own inputs and the reference's results on them.
         name = suite_name(module)
         args, k.expected[name] = module.prepare(k)
         if module.PROBE == FUNCTIONS_PROBE:
@@ -198,10 +187,9 @@ def _prepare(k):
             k.probe_args[module.PROBE] = args
 
 
-# --- the reference's results, computed once when the zip is built ---------------------------------
-# Shipped in the zip (package.py), so that a grade on Gradescope neither imports the reference nor
-# re-runs it (less memory for the parent, less time before the first probe). The fingerprint
-# covers every file those results come from: a stale file is ignored, never trusted.
+# The reference's results, computed when the zip is built and shipped in it (package.py): a grade
+# on Gradescope neither imports nor re-runs the reference (less memory, an earlier first probe).
+# The fingerprint covers every file those results come from: a stale file is ignored, never trusted.
 PREPARED_FILE = C.ROOT / C.PREPARED_KNOWLEDGE
 
 
@@ -227,8 +215,7 @@ def prepared_bytes():
 
 
 def read_prepared(path=PREPARED_FILE):
-    """The prepared knowledge if `path` holds one made from these very files; else None (a
-    checkout has none; a stale or unreadable one is logged and ignored)."""
+    """The prepared knowledge if `path` holds one made from these very files; else None (stale: logged)."""
     if not path.is_file():
         return None
     try:
@@ -282,8 +269,7 @@ class Context:
                              f"tested:\n{result.error}")
 
     def _allow(self, wanted, keep):
-        """A stage's limit: `wanted`, cut so that the later stages keep `keep` seconds and
-        results.json still comes before the deadline."""
+        """`wanted`, cut so the later stages keep `keep` s and results.json still beats the deadline."""
         return wanted if self.budget is None else self.budget.allow(wanted, keep)
 
     def _run(self, name):
@@ -329,8 +315,7 @@ def checked(name, result):
 
 
 def _give_back_memory():
-    """Return the heap that building the knowledge freed to the system (glibc keeps it otherwise):
-    about 120 MB that the probes' memory cap, cut from the container's limit, gets instead."""
+    """Give the heap freed by building the knowledge back (about 120 MB, for the probes' cap)."""
     gc.collect()
     with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL("libc.so.6").malloc_trim(0)
@@ -345,8 +330,7 @@ def load():
 
 
 def for_submission(submission_dir, knowledge=None, budget=None):
-    """A fresh Context for grading this folder (default knowledge: load()'s), under `budget` (a
-    deadline.Budget; None: no deadline)."""
+    """A fresh Context for this folder (default knowledge: load()'s), under `budget` (None: no deadline)."""
     path = Path(submission_dir).resolve()
     if not (path / "submitted.py").is_file():
         raise FileNotFoundError(f"{path}: no submitted.py in the submission folder")
@@ -355,21 +339,20 @@ def for_submission(submission_dir, knowledge=None, budget=None):
 
 
 def load_suites(ctx=None, modules=SUITES):
-    """The graded tests of these suite modules (default: all, in the order of their Gradescope
-    numbers), each given `ctx` as self.ctx (None: tests to list or fail without running, as when
-    submitted.py is missing)."""
+    """The graded tests of these suites in Gradescope order, each with `ctx` (None: to list or fail)."""
     loader = unittest.TestLoader()
     suite = unittest.TestSuite()
     for module in modules:
         suite.addTests(loader.loadTestsFromModule(module))
-    for case in _cases(suite):
+    for case in iter_tests(suite):
         case.ctx = ctx
     return suite
 
 
-def _cases(suite):
+def iter_tests(suite):
+    """Every test of a (nested) unittest.TestSuite."""
     for item in suite:
         if isinstance(item, unittest.TestSuite):
-            yield from _cases(item)
+            yield from iter_tests(item)
         else:
             yield item

@@ -1,5 +1,4 @@
-"""The Gradescope deadline: one setting, carried from `build-autograder --timeout-min` (default
-mpconfig.GRADESCOPE_TIMEOUT_MIN) into the zip as deploy.json and read back when grading starts.
+"""The Gradescope deadline: `build-autograder --timeout-min` carried into the zip as deploy.json.
 
     deadline.config_text(10)        # deploy.json's content, written by grader/package.py
     deadline.deadline_seconds()     # 600.0 in a zip built with --timeout-min 10
@@ -37,8 +36,7 @@ def config_text(timeout_min):
 
 
 def read_timeout_min(source=C.ROOT):
-    """The timeout the zip unpacked in `source` was built for; a checkout (no deploy.json) gets
-    mpconfig's default. Raises DeployError naming the file when it is there but wrong."""
+    """The timeout of the zip unpacked in `source` (a checkout: the default); DeployError if unreadable."""
     path = Path(source) / C.DEPLOY_FILE
     if not path.is_file():
         return float(C.GRADESCOPE_TIMEOUT_MIN)
@@ -62,8 +60,7 @@ STARTED_ENV = "MP09_STARTED_AT"     # run_autograder's start (epoch seconds), se
 
 
 def started_at():
-    """When Gradescope's clock started, as near as we know: run_autograder's start time from the
-    environment, else this process's own start."""
+    """When Gradescope's clock started: run_autograder's start from the environment, else this process's."""
     value = os.environ.get(STARTED_ENV, "")
     try:
         return float(value)
@@ -73,8 +70,7 @@ def started_at():
 
 @dataclass(frozen=True)
 class Budget:
-    """The time one grade may use: results.json is written C.DEADLINE_RESERVE_S before `deadline`
-    (epoch seconds), whatever the submission does."""
+    """One grade's time: results.json is written DEADLINE_RESERVE_S before `deadline` (epoch s)."""
     deadline: float
 
     @classmethod
@@ -87,13 +83,11 @@ class Budget:
         return self.deadline - C.DEADLINE_RESERVE_S - time.time()
 
     def allow(self, wanted, keep=0.0):
-        """Seconds for a stage that wants `wanted`, keeping `keep` for the stages after it. A
-        short deadline cannot keep every later stage's floor: they then keep half of what is left."""
+        """Seconds for a stage wanting `wanted`, keeping `keep` (at most half what is left) for later ones."""
         left = self.left()
         return max(0.0, min(float(wanted), left - min(keep, left / 2)))
 
 
 def run_model_share_s(timeout_min=C.GRADESCOPE_TIMEOUT_MIN, earlier_s=C.TYPICAL_EARLIER_STAGES_S):
-    """run_model's time on Gradescope when the stages before it take `earlier_s`: the timeout less
-    the reserve, those stages and the evaluation of the trained model."""
+    """run_model's time on Gradescope: the timeout less reserve, `earlier_s` and the evaluation."""
     return timeout_min * 60 - C.DEADLINE_RESERVE_S - earlier_s - C.RUN_MODEL_EXTRA_S

@@ -1,12 +1,10 @@
 """Grade one submission folder the way Gradescope does, and write results.json last.
 
-    from grader.grade import grade
     results = grade("path/to/submission", "results.json")   # the results.json content
 
-Order: the context loads its trusted knowledge (hidden batch, reference, checkpoint) before any
-child starts; the suites run under gradescope-utils' JSONTestRunner; every process the grade
-started is dead; only then is results.json validated and written (atomically). Any exception of
-the grader itself still yields a valid results.json that says "grader error, contact staff".
+Order: the trusted knowledge before any child starts; the suites under gradescope-utils'
+JSONTestRunner; every process the grade started killed; only then results.json, validated. A
+failure of the grader itself still yields a valid results.json that says "grader error, contact staff".
 """
 import io
 import resource
@@ -29,19 +27,16 @@ from grader.submission import SUBMISSION_FILE
 
 @dataclass
 class GradeRun:
-    """A grade run in this process: results.json, the grader's own error and where the time went
-    (what bench and the CLI need beyond results.json)."""
+    """A grade run in this process: results.json, the grader's own error and where the time went."""
     results: dict
     grader_error: str = ""                            # "" when the grader itself worked
     preload_seconds: float = 0.0                      # the context's trusted knowledge
-    test_seconds: dict = field(default_factory=dict)  # test id -> seconds (probes run lazily,
-    probe_seconds: dict = field(default_factory=dict) # so a probe's cost lands on its first test)
+    test_seconds: dict = field(default_factory=dict)  # test id -> seconds (a probe's cost lands on its first test)
 
 
 class _TimedResult(JSONTestResult):
-    """JSONTestResult that times each test, keeps skipped tests (as failed: an unrun test earns
-    nothing, and a test missing from results.json would shrink the maximum score), and flags
-    tests that crashed with an exception instead of failing an assertion: a grader bug."""
+    """Times each test, keeps skipped tests as failed (an unrun test earns nothing, yet must count in
+    the maximum score), and flags a test that crashed instead of failing: a grader bug."""
 
     def startTest(self, test):
         self._started = time.perf_counter()
@@ -119,25 +114,17 @@ def _summary(results, note="", crashed=()):
 
 
 def _missing_file_results(suite, submission_dir):
-    """submitted.py absent (e.g. uploaded under another name): every test fails with that
-    reason, built by gradescope-utils' own result builder without running anything."""
+    """No submitted.py: every test fails with that reason, built without running anything."""
+    from grader import context
     found = sorted(p.name for p in Path(submission_dir).iterdir()) if Path(submission_dir).is_dir() else []
     reason = (f"No file named {SUBMISSION_FILE} was found in your submission (found: "
               f"{', '.join(found[:20]) or 'nothing'}). Upload your code as {SUBMISSION_FILE}.")
     builder = _TimedResult(io.StringIO(), True, 1, [], [], "Test Failed: ")
     builder.crashed, builder.buffer = [], False
     err = (AssertionError, AssertionError(reason), None)
-    tests = [dict(builder.buildResult(t, err), score=0.0) for t in _iter_tests(suite)
+    tests = [dict(builder.buildResult(t, err), score=0.0) for t in context.iter_tests(suite)
              if not builder.getLeaderboardData(t)[0]]
     return {"tests": tests, "leaderboard": []}, reason
-
-
-def _iter_tests(suite):
-    for item in suite:
-        if isinstance(item, unittest.TestSuite):
-            yield from _iter_tests(item)
-        else:
-            yield item
 
 
 class ContainerTooSmall(RuntimeError):
@@ -145,8 +132,7 @@ class ContainerTooSmall(RuntimeError):
 
 
 def check_container():
-    """Say what the grader runs in (instructor-visible: stdout is hidden from students); raise
-    ContainerTooSmall below the supported minimum."""
+    """Say what the grader runs in (stdout: staff only); ContainerTooSmall below the supported minimum."""
     from grader.sandbox.limits import default_threads   # loads torch: not at CLI start
     memory, cpus = container.memory_limit_mb(), container.cpu_limit()
     print(f"grader: container {cpus:g} CPU, memory limit "
@@ -160,16 +146,13 @@ def check_container():
 
 
 def run(submission_dir, results_path=None, budget=None):
-    """Grade `submission_dir` under `budget` (a deadline.Budget; None: no deadline); write
-    results.json to `results_path` (if given) last. Returns a GradeRun (results, grader error,
-    timings)."""
+    """Grade `submission_dir` under `budget`, writing results.json to `results_path` last; a GradeRun."""
     start_wall = time.time()
     start = time.perf_counter()
     outcome = GradeRun(results={})
     crashed = []
     try:
-        # Imported here: it loads torch and the suites (the CLI's --help should not wait), and a
-        # failure to import it is a grader failure like any other.
+        # Imported here: it loads torch (--help need not wait), and failing to import is a grader failure.
         from grader import context
         check_container()
         t0 = time.perf_counter()
@@ -191,7 +174,6 @@ def run(submission_dir, results_path=None, budget=None):
                 raise RuntimeError("a suite's class set-up failed:\n" + "\n".join(result.fatal))
             crashed = result.crashed
             outcome.test_seconds = dict(result.timings)
-            outcome.probe_seconds = dict(getattr(ctx, "seconds", {}))
             data = runner.json_data
             probe = getattr(ctx, "results", {}).get(IMPORT_PROBE)
             if probe is not None and not probe.ok:
@@ -211,8 +193,7 @@ def run(submission_dir, results_path=None, budget=None):
         outcome.grader_error = traceback.format_exc()
         results = R.grader_error_results(outcome.grader_error)
     finally:
-        # The sandbox already kills each probe's leftovers; this is the last line before
-        # results.json is written, so nothing a child started can outlive it and write later.
+        # Last before results.json: nothing a child started may outlive the grade and write later.
         kill_started_after(start_wall - 1)
     results["execution_time"] = round(time.perf_counter() - start, 2)
     if not results.get("leaderboard"):

@@ -1,7 +1,5 @@
 """Build the Gradescope autograder zip (python -m grader build-autograder [--out FILE]).
 
-Layout of the zip (unpacked by Gradescope into /autograder/source):
-
     setup.sh, run_autograder      Gradescope's two entry points, at the top level
     requirements-grading.txt      the pinned packages setup.sh installs (Python 3.10+)
     deploy.json                   the Gradescope timeout it was built for (grader/deadline.py)
@@ -12,8 +10,7 @@ Layout of the zip (unpacked by Gradescope into /autograder/source):
     cifar10_batches/              the public data (copied into each probe's scratch folder)
     hidden_data/eval_batch        the hidden batch (closed to probes by setup.sh)
 
-The data is checked against reference/data_manifest.json first, and the zip is written to a
-temporary file and renamed, so a failed build never leaves a partial zip behind.
+The data is checked against reference/data_manifest.json first; the zip is written atomically.
 """
 import json
 import os
@@ -28,8 +25,7 @@ GRADESCOPE_DIR = Path(__file__).resolve().parent / "gradescope"
 ENTRY_POINTS = ("setup.sh", "run_autograder")
 TOP_FILES = (C.GRADING_REQUIREMENTS.name, "mpconfig.py", "models.py", C.CHECKPOINT.name)
 PACKAGES = ("grader", "reference")
-# Never shipped: the grader's own test cases, the Gradescope scripts (shipped at the top level),
-# caches, and anything that is not source or data.
+# Never shipped: the grader's test cases, the Gradescope scripts (at the top level), caches, non-source.
 EXCLUDED_DIRS = {"catalogue", "gradescope", "__pycache__", ".pytest_cache", ".hypothesis"}
 EXCLUDED_SUFFIXES = (".pyc", ".pyo", ".log", ".tmp", ".swp")
 FIXED_DATE = (2026, 1, 1, 0, 0, 0)   # same inputs, same zip bytes
@@ -52,8 +48,7 @@ def _package_files(package):
 
 
 def members():
-    """[(name in the zip, source path, unix mode)] in zip order. Raises PackageError when a
-    required file is missing or the data differs from the manifest."""
+    """[(name in the zip, source, unix mode)]; PackageError for a missing file or stale data."""
     from reference.build_data import verify
     problems = verify()
     if problems:
@@ -102,8 +97,7 @@ def _add(zf, name, data, mode):
 
 
 def build(out=C.AUTOGRADER_ZIP, timeout_min=C.GRADESCOPE_TIMEOUT_MIN):
-    """Write the zip to `out` (temp file + rename) for a course whose Gradescope autograder
-    timeout is `timeout_min`; returns its path."""
+    """Write the zip to `out` atomically, for a Gradescope timeout of `timeout_min`; returns its path."""
     out = Path(out)
     try:
         deploy = deadline.config_text(timeout_min)

@@ -11,6 +11,17 @@ import time
 
 import psutil
 
+PR_SET_PDEATHSIG, PR_SET_CHILD_SUBREAPER = 1, 36
+
+
+def prctl(option, value):
+    """Linux prctl(2); False where it fails or does not exist."""
+    try:
+        import ctypes
+        return ctypes.CDLL(None, use_errno=True).prctl(option, value, 0, 0, 0) == 0
+    except (OSError, AttributeError):
+        return False
+
 
 def signal_name(number):
     """"SIGKILL" for 9; "signal 99" for a number that names no signal."""
@@ -40,15 +51,12 @@ def kill_group(pgid):
 
 
 def reap(pid):
-    try:
+    with contextlib.suppress(ChildProcessError):  # not our child (a grandchild's zombie): its parent reaps it
         os.waitpid(pid, os.WNOHANG)
-    except ChildProcessError:  # not our child (a grandchild's zombie): its parent reaps it
-        pass
 
 
 def kill_and_reap(procs, timeout=5):
-    """SIGKILL each psutil.Process (and the process group it leads: a probe's session), then wait
-    up to `timeout` s for them to go and reap those that were our children."""
+    """SIGKILL each psutil.Process and the group it leads, wait up to `timeout` s, reap our children."""
     for p in procs:
         with contextlib.suppress(psutil.Error, OSError):
             if os.getpgid(p.pid) == p.pid:
@@ -75,8 +83,7 @@ def _created(p):
 
 
 def kill_started_after(started_after):
-    """Kill every descendant of this process started at or after `started_after` (epoch
-    seconds) and still alive; returns them."""
+    """Kill and return this process's live descendants started at or after `started_after` (epoch s)."""
     victims = [p for p in descendants() if _created(p) >= started_after]
     kill_and_reap(victims)
     return victims
@@ -100,20 +107,16 @@ def leftover_processes(root, exclude=(), wait_s=2.0):
         # between the two readings (another entry's next probe) is in its tree by then.
         skip = set(exclude)
         for pid in exclude:
-            try:
+            with contextlib.suppress(psutil.Error):
                 skip |= {c.pid for c in psutil.Process(pid).children(recursive=True)}
-            except psutil.Error:
-                pass
         for p in candidates:
-            try:
+            with contextlib.suppress(psutil.NoSuchProcess):
                 if p.pid in skip:
                     continue
                 if p.status() == psutil.STATUS_ZOMBIE:
                     reap(p.pid)
                 else:
                     alive.append(p)
-            except psutil.NoSuchProcess:
-                pass
         if not alive or time.monotonic() > deadline:
             break
         time.sleep(0.2)
@@ -123,9 +126,6 @@ def leftover_processes(root, exclude=(), wait_s=2.0):
 
 
 def kill_tree(pid):
-    """Kill every descendant of `pid` at once (they may sit in sessions of their own, out of
-    reach of a kill of pid's process group)."""
-    try:
+    """Kill every descendant of `pid` at once, even those in sessions of their own (beyond its group)."""
+    with contextlib.suppress(psutil.Error):
         leftover_processes(psutil.Process(pid), wait_s=0)
-    except psutil.Error:
-        pass

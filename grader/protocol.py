@@ -1,8 +1,7 @@
 """What the grading process and its children agree on: probe names, file names, wording.
 
-A leaf module (imports nothing of the project), so that the context, the suites and grade.py can
-all name the same probes without importing one another. The child side never imports it: it is
-not copied into a probe's box, and the parent passes everything a child needs as args.
+A leaf (imports nothing of the project), so the context, the suites and grade.py name the same
+probes without importing one another. Never copied into a probe's box: children get args.
 """
 # Probes, as "module:function" of grader/probes/.
 IMPORT_PROBE = "common:import_check"   # runs first; when it fails, no other probe runs

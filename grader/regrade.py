@@ -3,23 +3,10 @@
     python -m grader regrade EXPORT_DIR --out grades.csv [--workers N] [--threads-per-grade T]
     python -m grader regrade EXPORT_DIR --out grades.csv --scheduler tcp://HOST:8786
 
-EXPORT_DIR holds one folder per submission, as Gradescope's "Export Submissions" lays it out;
-a ``submission_metadata.yml`` (at the top, keyed by folder name, or inside a folder) gives
-the student's name, email and submission id.
-
-Each grade is a Dask task (grader/regrade_task.py): on a worker, the whole grader runs in a
-process of its own, with its own sandbox, on its share of the worker's cores. By default a
-local cluster sized to this machine: one grade per worker, cores // --threads-per-grade
-workers (capped by memory and, as root, by the sandbox's probe slots); --scheduler uses a
-running cluster instead. A broken or hostile submission, a grade that fails or a task that
-kills its worker becomes a row with status "error": it never stops the batch.
-
-Resuming: this process is the only writer. Each row is appended (one write, fsync) as its
-grade arrives, after the grade's results.json is saved atomically in GRADES_results/; rows
-already in the CSV are not regraded, a row cut short is dropped, and a submission appears
-once. A worker killed mid-batch loses nothing (Dask runs its task again elsewhere); after
-Ctrl-C the same command finishes the rest. At the end: GRADES_histogram.png and the
-instructor report GRADES_report.md (grader/regrade_report.py).
+What it reads and writes, and how a grade runs: README, "Regrading a course on Dask". Default: a
+local cluster of cores // --threads-per-grade one-grade workers (capped by memory and, as root, by
+the probe slots). This process is the only writer: a row is appended (one write, fsync) after its
+results.json is saved; rows in the CSV are not regraded, and a row cut short is dropped.
 """
 import argparse
 import csv
@@ -31,7 +18,7 @@ import os
 import re
 import sys
 import uuid
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
 import yaml
@@ -48,8 +35,7 @@ META_COLUMNS = (KEY, "submission_id", "name", "email", "status", "total", "max_t
                 "accuracy", "seconds", "error")
 METADATA_FILE = "submission_metadata.yml"
 TEST_PREFIX = "test "               # test columns: "test <number> <name>"
-# A grade's peak memory, grader and largest probe together (README: 1,855 MB measured; the
-# goal 2.5 GB): a local cluster runs no more grades at once than the memory holds.
+# A grade's peak memory, grader and largest probe (1,855 MB measured, goal 2.5 GB): caps a local cluster.
 GRADE_MEMORY_MB = 2560
 NOT_ROOT_WARNING = (
     "regrade: the grades on {host} run as {user}, not root, so their sandbox is weaker: probes "
@@ -62,8 +48,6 @@ NOT_ROOT_WARNING = (
 class RegradeError(Exception):
     """Bad input to regrade (not a broken submission: those get a row)."""
 
-
-# --- the export ---------------------------------------------------------------------------
 
 def _plain(obj):
     """Gradescope writes Ruby-symbol keys (':name'); read them as plain 'name'."""
@@ -126,8 +110,6 @@ def submission_root(folder):
     return found[0].parent if len(found) == 1 else folder
 
 
-# --- one row --------------------------------------------------------------------------------
-
 def test_column(test):
     return f"{TEST_PREFIX}{test.get('number', '')} {test.get('name', '')}".strip()
 
@@ -164,8 +146,6 @@ def _num(x):
     return "" if math.isnan(x) else (str(int(x)) if x.is_integer() else f"{x:.4g}")
 
 
-# --- the CSV ----------------------------------------------------------------------------------
-
 def _one_line(value):
     # One physical line per row, so a row cut short by an interruption is easy to spot.
     return re.sub(r"[\r\n]+", " | ", str(value))
@@ -177,10 +157,6 @@ def _format(header, rows):
     for r in rows:
         w.writerow({k: _one_line(r.get(k, "")) for k in header})
     return buf.getvalue()
-
-
-def _header_line(header):
-    return _format(header, [dict(zip(header, header))])
 
 
 def read_csv(path):
@@ -205,7 +181,7 @@ def read_csv(path):
             seen.add(row[KEY])
             rows.append(row)
     if len(rows) < len(read):
-        write_text(path, _header_line(header) + _format(header, rows))
+        write_text(path, _format(header, [dict(zip(header, header)), *rows]))
     return list(header), rows
 
 
@@ -239,17 +215,14 @@ class CsvSink:
         self.rows.append(row)
         if self.header is None or new:
             self.header = list(self.header or META_COLUMNS) + new
-            write_text(self.path, _header_line(self.header) + _format(self.header, self.rows))
+            write_text(self.path, _format(self.header, [dict(zip(self.header, self.header)), *self.rows]))
         else:
             _append(self.path, _format(self.header, [row]))
         return True
 
 
-# --- the histogram -------------------------------------------------------------------------------
-
 def histogram_path(csv_path):
-    csv_path = Path(csv_path)
-    return csv_path.with_name(csv_path.stem + "_histogram.png")
+    return Path(csv_path).with_name(Path(csv_path).stem + "_histogram.png")
 
 
 def write_histogram(rows, png):
@@ -267,11 +240,8 @@ def write_histogram(rows, png):
     return regrade_report.save_figure(fig, png)
 
 
-# --- one task's outcome -> one row -----------------------------------------------------------------
-
 def row_from_outcome(name, student, outcome):
-    """The CSV row of one grade: `outcome` is grade_task's dict, or the exception its task
-    ended with (e.g. distributed's KilledWorker). Never raises."""
+    """The CSV row of grade_task's dict, or of the exception its task ended with. Never raises."""
     row = {**dict.fromkeys(META_COLUMNS, ""), KEY: name, **student}
     if isinstance(outcome, BaseException):
         msg = str(outcome) or type(outcome).__name__
@@ -295,8 +265,7 @@ def row_from_outcome(name, student, outcome):
 
 
 def results_dir(csv_path):
-    csv_path = Path(csv_path)
-    return csv_path.with_name(csv_path.stem + "_results")
+    return Path(csv_path).with_name(Path(csv_path).stem + "_results")
 
 
 def save_results(csv_path, name, results):
@@ -304,8 +273,6 @@ def save_results(csv_path, name, results):
     folder.mkdir(exist_ok=True)
     write_text(folder / f"{name}.json", json.dumps(results, indent=1) + "\n")
 
-
-# --- the cluster ---------------------------------------------------------------------------------------
 
 def _cores():
     try:
@@ -315,8 +282,7 @@ def _cores():
 
 
 def local_workers(threads_per_grade):
-    """Grades at once on this machine: its cores shared out, no more than its memory holds
-    and, as root, no more than the sandbox's probe slots (each probe holds one)."""
+    """Grades at once here: the cores shared out, capped by memory and, as root, by the probe slots."""
     import psutil
     caps = {"cores": max(1, _cores() // threads_per_grade),
             "memory": max(1, psutil.virtual_memory().total // (GRADE_MEMORY_MB << 20))}
@@ -331,39 +297,30 @@ def local_workers(threads_per_grade):
 
 @contextmanager
 def dask_client(scheduler=None, workers=None, threads_per_grade=1):
-    """A distributed.Client: on the cluster at `scheduler`, or on a new LocalCluster of
-    `workers` single-thread worker processes (one grade each), closed afterwards."""
+    """A Client of the cluster at `scheduler`, or of a new LocalCluster of `workers` one-grade workers."""
     from distributed import Client, LocalCluster
     if scheduler:
         try:
             client = Client(scheduler)
         except (OSError, TimeoutError) as exc:
             raise RegradeError(f"cannot reach the Dask scheduler at {scheduler}: {exc}") from exc
-        try:
+        with client:
             yield client
-        finally:
-            client.close()
         return
     n = workers or local_workers(threads_per_grade)
-    # The scheduler's and nannies' INFO lines would bury the progress bar; a worker that dies
-    # is still reported (WARNING).
+    # INFO lines would bury the progress bar; a worker that dies is still reported (WARNING).
     logging.getLogger("distributed").setLevel(logging.WARNING)
-    # One thread per worker process: one grade per worker slot, each grade (and its probes)
-    # on threads_per_grade threads of its own.
+    # One grade per worker process; each grade and its probes on threads_per_grade threads of their own.
     with LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
                       dashboard_address=":0") as cluster, Client(cluster) as client:
         yield client
 
 
-# --- the batch -----------------------------------------------------------------------------------------
-
 def regrade(export_dir, out_csv, *, scheduler=None, workers=None, threads_per_grade=1,
             client=None, grade_command=None, progress=True, report=True):
-    """Grade every submission not yet in out_csv; returns all rows (old and new).
-
-    `client`: an existing distributed.Client to use (else --scheduler's, else a local cluster).
-    `grade_command`: replaces the grade's command line ("{submission}" and "{results}" are
-    filled in) to test the machinery with a cheap stand-in; None is the real grader."""
+    """Grade every submission not yet in out_csv; returns all rows. `client`: a distributed.Client
+    to use; `grade_command`: a cheap stand-in for the grader's command line ("{submission}",
+    "{results}" filled in) to test the machinery."""
     if workers is not None and workers < 1:
         raise RegradeError(f"--workers must be at least 1, got {workers}")
     if threads_per_grade < 1:
@@ -376,11 +333,9 @@ def regrade(export_dir, out_csv, *, scheduler=None, workers=None, threads_per_gr
     done = sink.done()
     pending = [s for s in subs if s[0] not in done]
     if pending:
-        if client is not None:
-            _grade_all(client, pending, sink, len(subs), threads_per_grade, grade_command, progress)
-        else:
-            with dask_client(scheduler, workers, threads_per_grade) as own:
-                _grade_all(own, pending, sink, len(subs), threads_per_grade, grade_command, progress)
+        with (nullcontext(client) if client is not None
+              else dask_client(scheduler, workers, threads_per_grade)) as c:
+            _grade_all(c, pending, sink, len(subs), threads_per_grade, grade_command, progress)
     write_histogram(sink.rows, histogram_path(out_csv))
     if report:
         regrade_report.write_report(report_path(out_csv), sink.rows, results_dir(out_csv),
@@ -389,8 +344,7 @@ def regrade(export_dir, out_csv, *, scheduler=None, workers=None, threads_per_gr
 
 
 def report_path(csv_path):
-    csv_path = Path(csv_path)
-    return csv_path.with_name(csv_path.stem + "_report.md")
+    return Path(csv_path).with_name(Path(csv_path).stem + "_report.md")
 
 
 def _grade_all(client, pending, sink, total, threads, command, progress):
@@ -457,8 +411,6 @@ def _user_name(uid):
     except KeyError:
         return f"uid {uid}"
 
-
-# --- command line ------------------------------------------------------------------------------------
 
 def add_parser(subparsers):
     p = subparsers.add_parser("regrade", help="regrade a Gradescope export on Dask into a CSV "

@@ -2,14 +2,10 @@
 
     python -m grader regrade-bench [--count 24] [--workers 1 2] [--keep DIR]
 
-The export is Gradescope-shaped (submission_<id>/submitted.py beside its own
-submission_metadata.yml): the reference, then catalogue entries (correct variants, mutants,
-hostile code), --count in all. Entries that must time out are left out: each would cost its
-whole production time limit (up to 25 minutes) and measure the limit, not the throughput.
-Each run grades the whole export into a fresh CSV on a local cluster of N single-thread
-workers (one grade each, one thread per grade), timed from the cluster's start to the last
-row. Prints seconds, submissions per minute and the parallel efficiency (throughput with N
-workers / (N x throughput with 1)). The CSV, histogram and report of each run stay in --keep.
+The export: the reference, then catalogue entries, --count in all, without those that must time out
+(each would measure its time limit, not throughput). Each run grades it into a fresh CSV on N
+single-thread local workers, timed from the cluster's start to the last row; efficiency is
+throughput with N workers / (N x throughput with 1). Each run's outputs stay in --keep.
 """
 import os
 import shutil
@@ -24,16 +20,14 @@ from grader import catalogue
 from grader import regrade as R
 
 def catalogue_sources():
-    """[(label, submitted.py text)]: the reference, then each catalogue entry that does not
-    have to time out (built from its recipe)."""
+    """[(label, submitted.py text)]: the reference, then each catalogue entry that need not time out."""
     reference = C.REFERENCE_SOLUTION.read_text()
     return [(e.label, e.source(reference)) for e in (catalogue.REFERENCE, *catalogue.entries())
             if not e.expected.get("times_out")]
 
 
 def build_export(dest, count):
-    """A Gradescope-style export of `count` submissions (the sources cycled when count is
-    larger than the catalogue); returns [(folder name, label)]."""
+    """A Gradescope-style export of `count` submissions (sources cycled); returns [(folder, label)]."""
     dest = Path(dest)
     if dest.exists():
         shutil.rmtree(dest)

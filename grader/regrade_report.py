@@ -1,17 +1,8 @@
 """The instructor report of a regrade: what the class got wrong, without opening 500 results.
 
-Written by ``grader regrade`` beside its CSV as GRADES_report.md, a Markdown file whose plots
-are PNG files next to it (GRADES_histogram.png, GRADES_report_accuracy.png):
-
-- the score distribution: the histogram, quartiles and score bands;
-- for each test, how many submissions lost points and the most frequent failure messages,
-  grouped by their first line (numbers masked, so "got 0.41" and "got 0.52" group together);
-- run_model's hidden-set accuracy against its seconds (the leaderboard's two columns), with
-  the accuracy tiers of test 7.3;
-- the submissions that timed out, or crashed or broke a probe or the grade itself.
-
-It reads the CSV's rows and the results.json files regrade saved (GRADES_results/NAME.json);
-it needs nothing else, so it can be rewritten from a finished or interrupted run.
+GRADES_report.md and its plots, beside the CSV (README, "Regrading a course on Dask"). Failure
+messages are grouped by first line with numbers masked. It reads only the CSV's rows and the saved
+GRADES_results/NAME.json files, so it can be rewritten from a finished or interrupted run.
 """
 import json
 import re
@@ -22,6 +13,7 @@ from pathlib import Path
 
 import mpconfig as C
 from grader.atomic_write import open_atomic, write_text
+from grader.results import short_name
 
 TOP_MESSAGES = 5
 EPS = 1e-6
@@ -51,8 +43,6 @@ def _pyplot():
     import matplotlib.pyplot as plt
     return plt
 
-
-# --- reading ------------------------------------------------------------------------------------------
 
 def load_results(results_dir, names):
     """{submission: results.json dict} for those saved (a missing or unreadable file is skipped)."""
@@ -86,12 +76,6 @@ def _leader(results, name):
     return None
 
 
-def _without_number(name, num):
-    """The test's name without a leading copy of its number (the grader's names repeat it)."""
-    name = str(name)
-    return name[len(num):].lstrip(" .:)") if num and name.startswith(num + " ") else name
-
-
 def _md(text, limit=160):
     """One table-safe line of Markdown."""
     text = re.sub(r"\s+", " ", str(text)).strip()
@@ -99,12 +83,6 @@ def _md(text, limit=160):
         text = text[:limit - 1] + "…"
     return text.replace("|", "\\|").replace("`", "'")
 
-
-def _fmt(x):
-    return f"{x:g}" if isinstance(x, (int, float)) else str(x)
-
-
-# --- the sections -------------------------------------------------------------------------------------
 
 def score_section(rows, histogram):
     totals = [_float(r.get("total")) for r in rows if r.get("status") == "graded"]
@@ -139,7 +117,7 @@ def tests_section(results_by_name):
         for t in results.get("tests") or []:
             num = str(t.get("number", ""))
             mx, sc = _float(t.get("max_score")) or 0.0, _float(t.get("score")) or 0.0
-            meta.setdefault(num, (_without_number(t.get("name", ""), num), mx))
+            meta.setdefault(num, (short_name(t), mx))
             scores[num].append(sc)
             if sc < mx - EPS:
                 lost[num] += 1

@@ -1,28 +1,17 @@
 """One grade of a regrade, as it runs on a Dask worker: the task, and the launcher it starts.
 
-``grade_task`` is the Dask task. It unpacks the submission the client shipped into a private
-temporary folder and starts, with its working directory at the repository root,
+``grade_task`` unpacks the shipped submission into a private temporary folder and starts, from the
+repository root, ``python -m grader.regrade_task launch --parent PID -- <the grading half>``: a child
+subreaper that only waits while the grading half runs ``grader grade``'s code on the task's threads.
+The launcher dies with its worker (PR_SET_PDEATHSIG) and kills everything under it, probes in their
+own sessions included; the grading half dies with the launcher; a task the client cancels is noticed
+within a second and killed the same way; whatever a grade leaves behind is killed and logged.
 
-    python -m grader.regrade_task launch --parent PID -- python -m grader.regrade_task grade ...
-
-The *launcher* is a child subreaper that only waits: the grade runs under it in a process of its
-own (the grading half), which runs ``python -m grader grade --submission DIR --results FILE``'s
-code with the probes' thread count set to the task's share. So each grade keeps the grader's own
-sandbox (probe users, cgroups, limits), and:
-
-- the launcher dies with the worker thread that started it (PR_SET_PDEATHSIG, SIGTERM) and
-  then kills everything under it, the probes in their own sessions included, whose grading
-  half died first would otherwise leave them to init; the grading half dies with the launcher
-  (PR_SET_PDEATHSIG, SIGKILL). A worker killed with ``kill -9`` leaves no grading behind;
-- a task the client cancels (Ctrl-C, or the scheduler released it) is noticed within a second
-  and its launcher's process group is killed the same way;
-- after the grade, whatever it left behind (a double-forked daemon lands on the launcher, the
-  subreaper) is killed and named in the grade's log.
-
-The task returns plain data: the results.json content (or None) and what went wrong. It never
-writes anywhere but its temporary folder: the client is the only writer of the CSV.
+The task returns plain data and writes nowhere but its temporary folder: the client is the only
+writer of the CSV.
 """
 import argparse
+import contextlib
 import json
 import os
 import shutil
@@ -34,9 +23,11 @@ import tempfile
 import time
 from pathlib import Path, PurePosixPath
 
-import mpconfig as C
+import psutil
 
-PR_SET_PDEATHSIG, PR_SET_CHILD_SUBREAPER = 1, 36
+import mpconfig as C
+from grader.processes import PR_SET_CHILD_SUBREAPER, PR_SET_PDEATHSIG, exit_description, prctl
+
 THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS",
                "NUMEXPR_NUM_THREADS", "VECLIB_MAXIMUM_THREADS")
 SHIP_MAX_BYTES = 8 << 20          # larger submission folders are read on the worker (shared disk)
@@ -49,12 +40,9 @@ STOP_GRACE_S = 10                 # SIGTERM (the launcher sweeps its tree), then
 LOG_TAIL_BYTES = 4000
 
 
-# --- shipping a submission to the worker ----------------------------------------------------------
-
 def pack(folder):
-    """{"files": {relative posix path: bytes}} for a small folder (regular files only, as the
-    sandbox copies), else {"path": str}: a large folder is read where it lies, so the worker
-    must see the same path (a shared file system)."""
+    """{"files": {posix path: bytes}} of a small folder (regular files, as the sandbox copies), else
+    {"path": str}: a large folder is read where it lies (the worker must share the file system)."""
     folder = Path(folder)
     files, size = {}, 0
     for path in sorted(folder.rglob("*")):
@@ -89,16 +77,13 @@ def unpack(shipped, dest):
     return dest
 
 
-# --- the task (on a worker thread) ----------------------------------------------------------------
-
 def default_command(threads):
     return [sys.executable, "-m", "grader.regrade_task", "grade", "--threads", str(threads),
             "--submission", "{submission}", "--results", "{results}"]
 
 
 def grade_task(shipped, threads, command=None):
-    """Grade one shipped submission; never raises for the submission's sake. Returns
-    {"results": dict | None, "error": str, "seconds", "host", "euid", "log"}."""
+    """Grade a shipped submission, never raising for its sake: {results, error, seconds, host, euid, log}."""
     start = time.monotonic()
     out = {"results": None, "error": "", "seconds": 0.0, "host": socket.gethostname(),
            "euid": os.geteuid(), "log": ""}
@@ -116,7 +101,7 @@ def grade_task(shipped, threads, command=None):
             except ValueError as exc:
                 out["error"] = f"results.json is not JSON: {exc}"
         else:
-            out["error"] = why or f"the grader wrote no results.json ({_exit_name(code)})"
+            out["error"] = why or f"the grader wrote no results.json ({exit_description(code)})"
     except Exception as exc:  # e.g. the folder cannot be unpacked: a row, not a lost task
         out["error"] = f"{type(exc).__name__}: {exc}"
     finally:
@@ -132,18 +117,15 @@ def _run(cmd, log, threads):
                 "--cleanup", str(Path(log).parent), "--", *cmd]
     still_wanted = _still_wanted()
     with open(log, "wb") as f:
-        # Its own session: a Ctrl-C at the client's terminal is the client's to handle, and the
-        # launcher's group can be killed whole. No preexec_fn: it is unsafe in a threaded
-        # process (a Dask worker); the launcher sets its parent-death signal itself.
+        # Its own session: the client's Ctrl-C is the client's, and the group can be killed whole.
+        # No preexec_fn (unsafe in a threaded Dask worker): the launcher sets its death signal itself.
         proc = subprocess.Popen(launcher, cwd=C.ROOT, env=env, stdin=subprocess.DEVNULL,
                                 stdout=f, stderr=subprocess.STDOUT, start_new_session=True)
     deadline = time.monotonic() + GRADE_LIMIT_S
     try:
         while True:
-            try:
+            with contextlib.suppress(subprocess.TimeoutExpired):
                 return proc.wait(timeout=POLL_S), ""
-            except subprocess.TimeoutExpired:
-                pass
             if not still_wanted():
                 _stop(proc)
                 return proc.returncode, "the task was cancelled"
@@ -174,10 +156,8 @@ def _still_wanted():
 def _stop(proc):
     """SIGTERM to the launcher's group (the launcher then kills its whole tree), then SIGKILL."""
     for sig, wait in ((signal.SIGTERM, STOP_GRACE_S), (signal.SIGKILL, None)):
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, sig)
-        except ProcessLookupError:
-            pass
         try:
             proc.wait(timeout=wait)
             return
@@ -194,29 +174,8 @@ def _tail(path):
         return ""
 
 
-def _exit_name(code):
-    if code is not None and code < 0:
-        try:
-            return f"killed by {signal.Signals(-code).name}"
-        except ValueError:
-            pass
-    return f"exit code {code}"
-
-
-# --- the launcher (a process of its own) --------------------------------------------------------------
-
-def _prctl(option, value):
-    try:
-        import ctypes
-        return ctypes.CDLL(None, use_errno=True).prctl(option, value, 0, 0, 0) == 0
-    except (OSError, AttributeError):
-        return False
-
-
 def _kill_tree(wait_s=5.0):
-    """Kill every descendant of this process (orphans land here: we are their subreaper) until
-    none is left; returns their descriptions."""
-    import psutil
+    """Kill every descendant (orphans land here: we are their subreaper) until none is left; describe them."""
     me, found = psutil.Process(), []
     deadline = time.monotonic() + wait_s
     while True:
@@ -224,24 +183,19 @@ def _kill_tree(wait_s=5.0):
         if not alive or time.monotonic() > deadline:
             break
         for p in alive:
-            try:
+            with contextlib.suppress(psutil.Error):
                 found.append(f"{p.pid} {' '.join(p.cmdline())[:100] or p.name()}")
                 p.kill()
-            except psutil.Error:
-                pass
         psutil.wait_procs(alive, timeout=1)
         _reap_all()
     return found
 
 
 def _alive(p):
-    import psutil
-    try:
+    with contextlib.suppress(psutil.Error, ChildProcessError):
         if p.status() != psutil.STATUS_ZOMBIE:
             return True
         os.waitpid(p.pid, os.WNOHANG)
-    except (psutil.Error, ChildProcessError):
-        pass
     return False
 
 
@@ -255,14 +209,11 @@ def _reap_all():
 
 
 def launch(parent, cmd, cleanup=None):
-    """Run cmd (the grading half) under this process; returns its exit code. Stopped by a
-    signal (its worker died, or the task was cancelled), it kills its tree and removes the
-    task's folder `cleanup`, which a dead worker would leave behind."""
-    _prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    """Run cmd under this process; on a signal, kill the tree and remove `cleanup`. Returns its exit code."""
+    prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
     if os.getppid() != parent:          # the worker died before the line above
         return 1
-    _prctl(PR_SET_CHILD_SUBREAPER, 1)
-    import psutil  # noqa: F401  imported now: a handler must not be the one importing it
+    prctl(PR_SET_CHILD_SUBREAPER, 1)
 
     def bail(signum, _frame):
         for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
@@ -277,7 +228,7 @@ def launch(parent, cmd, cleanup=None):
         signal.signal(sig, bail)
     # This launcher is single-threaded, so preexec_fn is safe here.
     child = subprocess.Popen(cmd, cwd=C.ROOT,
-                             preexec_fn=lambda: _prctl(PR_SET_PDEATHSIG, signal.SIGKILL))
+                             preexec_fn=lambda: prctl(PR_SET_PDEATHSIG, signal.SIGKILL))
     code = child.wait()
     leftovers = _kill_tree()
     if leftovers:
@@ -287,8 +238,7 @@ def launch(parent, cmd, cleanup=None):
 
 
 def grade_half(threads, submission, results):
-    """`python -m grader grade --submission DIR --results FILE`, with every probe (and the
-    grader's own torch work) on `threads` threads: the task's share of the worker's cores."""
+    """`python -m grader grade ...` with every probe on `threads` threads: the task's share of cores."""
     os.environ[C.PROBE_THREADS_ENV] = str(threads)   # read by the sandbox for each probe
     import torch
     torch.set_num_threads(threads)

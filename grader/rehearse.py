@@ -4,19 +4,10 @@
                               [--zip dist/autograder.zip] [--skip-install] [--summary FILE] [--keep]
     python -m grader rehearse --cpus 1 --memory-mb 1536 --catalogue hostile   # every entry, a table
 
-The zip is unpacked into a temporary root laid out like Gradescope's (source/, submission/,
-results/), setup.sh runs there as it does when Gradescope builds the image (no limits), then
-run_autograder runs from the root inside a "container": a cgroup v1 memory cgroup of --memory-mb
-(swap included) and a cpu cgroup with a quota of --cpus. At the deadline the whole container is
-killed, as Gradescope does, and its results are lost (the student gets 0 and sees nothing).
-
-Reported (a table, and a JSON summary): the score, the wall time, whether results.json came before
-the deadline and by how much, the container's peak resident memory (memory.stat total_rss, which
-on this kernel includes transparent huge pages, sampled every REHEARSAL_SAMPLE_S; page cache
-aside), its peak charge (memory.max_usage_in_bytes, page cache included), the kernel's OOM kills
-in it (memory.oom_control oom_kill) and any process left behind. Needs root and cgroup v1 memory
-and cpu controllers. Exit status 0 when a valid results.json came before the deadline with no OOM
-kill, 1 otherwise, 2 when the rehearsal could not run.
+What it does and reports: README, "Rehearse a zip before uploading it". The "container" is a cgroup
+v1 memory cgroup (--memory-mb, swap included) and a cpu cgroup (--cpus quota), killed whole at the
+deadline. Needs root. Exit status 0 when a valid results.json came before the deadline with no
+OOM kill, 1 otherwise, 2 when the rehearsal could not run.
 """
 import contextlib
 import json
@@ -33,6 +24,7 @@ from pathlib import Path
 import psutil
 
 import mpconfig as C
+from grader.atomic_write import write_text
 from grader.sandbox import limits
 from grader import deadline
 from grader import results as R
@@ -46,7 +38,13 @@ class RehearsalError(RuntimeError):
     """The rehearsal itself cannot run (not root, no cgroup v1, no zip, setup.sh failed)."""
 
 
-# --- the container: cgroup v1 memory + cpu -----------------------------------------------------
+def _fields(path):
+    """{name: int} of a cgroup file of "name value" lines; {} when it cannot be read."""
+    with contextlib.suppress(OSError, ValueError):
+        return {name: int(value) for name, value in (line.split() for line in path.read_text().splitlines())}
+    return {}
+
+
 class Container:
     """A memory cgroup and a cpu cgroup of one name; processes put in both before they exec."""
 
@@ -100,15 +98,9 @@ class Container:
             time.sleep(0.05)
         return len(killed)
 
-    def _stat(self, name):
-        with contextlib.suppress(OSError, ValueError):
-            return int(dict(line.split() for line in
-                            (self.memory / "memory.stat").read_text().splitlines())[name])
-        return 0
-
     def rss(self):
         """Resident anonymous memory of every process in it, page cache aside (bytes)."""
-        return self._stat("total_rss")
+        return _fields(self.memory / "memory.stat").get("total_rss", 0)
 
     def peak_charge(self):
         with contextlib.suppress(OSError, ValueError):
@@ -117,17 +109,11 @@ class Container:
 
     def throttled(self):
         """(periods in which the quota ran out, seconds the container waited for CPU)."""
-        with contextlib.suppress(OSError, ValueError):
-            fields = dict(line.split() for line in (self.cpu / "cpu.stat").read_text().splitlines())
-            return int(fields["nr_throttled"]), int(fields["throttled_time"]) / 1e9
-        return 0, 0.0
+        fields = _fields(self.cpu / "cpu.stat")
+        return fields.get("nr_throttled", 0), fields.get("throttled_time", 0) / 1e9
 
     def oom_kills(self):
-        with contextlib.suppress(OSError, ValueError):
-            fields = dict(line.split() for line in
-                          (self.memory / "memory.oom_control").read_text().splitlines())
-            return int(fields.get("oom_kill", 0))
-        return 0
+        return _fields(self.memory / "memory.oom_control").get("oom_kill", 0)
 
     def remove(self):
         """Remove the cgroups, nested ones (left by a killed grader) first."""
@@ -136,7 +122,6 @@ class Container:
         self.made = []
 
 
-# --- the Gradescope layout -------------------------------------------------------------------
 def unzip(zip_path, dest):
     """Like Gradescope's unzip: unix modes kept (zipfile's extractall drops them)."""
     with zipfile.ZipFile(zip_path) as zf:
@@ -172,8 +157,7 @@ def _env(root, skip_install):
 
 
 def _other_graders_probes(container):
-    """Probe-user processes outside the container: another grading on this machine, which holds
-    probe slots (the grader then waits for one) and CPU. Gradescope's container has none."""
+    """Probe-user processes outside the container: another grading here, holding probe slots and CPU."""
     ours = container.pids()
     return sum(1 for p in psutil.process_iter(["username"])
                if (p.info["username"] or "").startswith(C.PROBE_USER) and p.pid not in ours)
@@ -237,9 +221,7 @@ def rehearse(cpus, memory_mb, timeout_min=None, submission=None, zip_path=C.AUTO
         echo(f"rehearse: run_autograder in {cpus:g} CPU / {memory_mb} MB, killed at {limit:g} s "
              f"(machine load {load[0]:.1f})")
         peak_rss = peak_at = 0.0
-        results_at = None
-        timed_out, killed = False, 0
-        others, samples = 0, 0
+        results_at, timed_out, killed, others, samples = None, False, 0, 0, 0
         with open(root / "run_autograder.log", "w") as log:
             start = time.monotonic()
             proc = subprocess.Popen([str(root / "run_autograder")], cwd=root, env=env, stdout=log,
@@ -273,35 +255,25 @@ def rehearse(cpus, memory_mb, timeout_min=None, submission=None, zip_path=C.AUTO
             "zip": str(zip_path), "submission": str(submission or "the reference solution"),
             "cpus": cpus, "memory_mb": memory_mb, "timeout_min": timeout_min,
             "zip_timeout_min": zip_timeout, "installed": not skip_install,
-            "machine_load_at_start": [round(x, 2) for x in load],
-            "other_graders_probes_max": others,
-            "setup_seconds": round(setup_seconds, 1),
-            "wall_seconds": round(wall, 1),
-            "deadline_seconds": limit,
-            "timed_out": timed_out,
+            "machine_load_at_start": [round(x, 2) for x in load], "other_graders_probes_max": others,
+            "setup_seconds": round(setup_seconds, 1), "wall_seconds": round(wall, 1),
+            "deadline_seconds": limit, "timed_out": timed_out,
             "exit_status": None if timed_out else proc.returncode,
             "results_at_seconds": None if results_at is None else round(results_at, 1),
             "results_before_deadline": not timed_out and results is not None and not problems,
             "margin_seconds": None if timed_out else round(limit - wall, 1),
-            "results_valid": results is not None and not problems,
-            "results_problems": problems,
+            "results_valid": results is not None and not problems, "results_problems": problems,
             "score": results.get("score") if results else None,
             "max_score": sum(t.get("max_score", 0) for t in results.get("tests", [])) if results else None,
             "grader_seconds": results.get("execution_time") if results else None,
             "output": (results.get("output", "") if results else "")[:2000],
-            # Each test that lost points, with its output's first and last lines (the cause is
-            # usually in one, a traceback's end in the other).
+            # Each test that lost points, with its output's first and last lines (the cause, a traceback's end).
             "lost": [[t.get("number"), t.get("score"), t.get("max_score"), _ends(t.get("output"))]
                      for t in (results or {}).get("tests", []) if t.get("score", 0) < t.get("max_score", 0)],
-            "peak_rss_mb": round(peak_rss / MiB),
-            "peak_rss_at_seconds": round(peak_at, 1),
-            "peak_charge_mb": round(peak_charge / MiB),
-            "oom_kills": oom_kills,
-            "cpu_throttled_periods": throttled_periods,
-            "cpu_throttled_seconds": round(throttled_s, 1),
-            "container": container.memory.name,
-            "killed_at_deadline": killed,
-            "left_behind": leftovers,
+            "peak_rss_mb": round(peak_rss / MiB), "peak_rss_at_seconds": round(peak_at, 1),
+            "peak_charge_mb": round(peak_charge / MiB), "oom_kills": oom_kills,
+            "cpu_throttled_periods": throttled_periods, "cpu_throttled_seconds": round(throttled_s, 1),
+            "container": container.memory.name, "killed_at_deadline": killed, "left_behind": leftovers,
             "run_autograder_log_tail": (root / "run_autograder.log").read_text(errors="replace")[-3000:],
         }
         summary["ok"] = summary["results_before_deadline"] and oom_kills == 0
@@ -353,25 +325,14 @@ def table(s):
 
 
 def _write_summary(path, summary):
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(summary, f, indent=2)
-            f.write("\n")
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    write_text(path, json.dumps(summary, indent=2) + "\n")
 
 
 def rehearse_catalogue(kind, cpus, memory_mb, zip_path=C.AUTOGRADER_ZIP, skip_install=False,
                        echo=print):
-    """Rehearse every catalogue entry of `kind` (built from its recipe) in the same container:
-    [(entry label, its summary, what is wrong: [] when it got a valid results.json before the
-    deadline, no OOM kill and no point it did not earn)]."""
+    """Rehearse every catalogue entry of `kind` in the same container: [(label, summary, what is
+    wrong: [] for a valid results.json in time, no OOM kill, no point it did not earn)]."""
     from grader import catalogue
     rows = []
     with tempfile.TemporaryDirectory(prefix="mp09-rehearse-catalogue-") as tmp:

@@ -1,8 +1,7 @@
 """results.json: its schema check, its atomic write, the grader-error fallback and the score table.
 
-The schema (results_schema.json) is Gradescope's specification made stricter; the rules a JSON
-Schema cannot state (score <= max_score, the total equals the sum, finite numbers, unique test
-numbers) are checked here, so `problems()` is the one judge of a results dict.
+The schema (results_schema.json) is Gradescope's made stricter; what JSON Schema cannot state (score
+<= max_score, total = sum, finite numbers, unique test numbers) is checked here: problems() judges.
 """
 import functools
 import json
@@ -17,9 +16,8 @@ SCHEMA_PATH = Path(__file__).resolve().parent / "results_schema.json"
 # Scores are sums of float partial credits: allow rounding noise, nothing more.
 SCORE_TOLERANCE = 1e-6
 GRADER_ERROR = "Grader error, contact course staff"
-# How Gradescope renders each string. Unset, the top-level output is simple_format (sanitised
-# HTML): a traceback's `<module>` vanishes and its indentation collapses; md would turn
-# `__init__` into a bold "init". "text" shows every string exactly as written.
+# How Gradescope renders each string: unset, output is sanitised HTML (a traceback's `<module>`
+# vanishes, its indentation collapses) and md bolds `__init__`; "text" shows each string as written.
 FORMATS = {"output_format": "text", "test_output_format": "text", "test_name_format": "text"}
 
 
@@ -84,8 +82,7 @@ def validate(results):
 
 
 def with_formats(results):
-    """A copy of `results` with FORMATS filled in where `results` sets none: every results.json
-    goes out through dumps(), so every one of them says how it is to be rendered."""
+    """`results` with FORMATS where it sets none: every results.json (via dumps()) says how to render."""
     return {**FORMATS, **results}
 
 
@@ -95,8 +92,7 @@ def dumps(results):
 
 
 def write_atomic(path, results):
-    """Validate, then write `results` to `path` via a temporary sibling and a rename, so that a
-    reader (Gradescope) sees either the previous file or the complete new one, never a part."""
+    """Validate, then write `results` to `path` atomically (Gradescope never reads a part)."""
     validate(results)
     text = dumps(results)
     path = Path(path)
@@ -105,9 +101,8 @@ def write_atomic(path, results):
 
 
 def grader_error_results(detail, execution_time=0.0):
-    """A valid results.json for when the grader itself broke: zero points, and a message that
-    tells the student it is not their fault. `detail` (a traceback) is shown to staff only,
-    through the hidden stdout; the student sees the plain sentence."""
+    """A valid results.json for when the grader broke: zero points and a message that it is not
+    the student's fault; `detail` (a traceback) goes to the staff-only stdout."""
     return {
         **FORMATS,
         "score": 0.0,
@@ -131,7 +126,7 @@ def _fmt(x):
     return f"{x:g}" if isinstance(x, (int, float)) else str(x)
 
 
-def _short_name(test):
+def short_name(test):
     """The name without a leading copy of the test's number (some names repeat it)."""
     name, num = str(test.get("name", "")), str(test.get("number", ""))
     return name[len(num):].lstrip(" .:)") if num and name.startswith(num + " ") else name
@@ -140,7 +135,7 @@ def _short_name(test):
 def score_table(results):
     """A plain-text table: number, name, score/max, status; total; leaderboard; seconds."""
     tests = results.get("tests", [])
-    rows = [(t.get("number", ""), _short_name(t),
+    rows = [(t.get("number", ""), short_name(t),
              f"{_fmt(t.get('score', 0))}/{_fmt(t.get('max_score', 0))}", t.get("status", ""))
             for t in tests]
     head = ("#", "test", "score", "status")

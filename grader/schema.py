@@ -1,23 +1,17 @@
 """The building blocks of the probes' answer schemas, and the check against them.
 
-A probe's answer is built by grader code, but inside the child, next to student code that can
-patch torch, numpy or builtins. So the parent checks every answer against its probe's schema
-before any judge reads it (grader.context.checked): an answer that does not fit fails that
-probe's tests as the submission's doing, naming where it went wrong; an answer that fits is one
-the judges must handle. A judge that still crashes on it is a grader bug and shows as one. Each
-part's schema sits beside its judge, in grader/suites/<part>.py.
-
-The schemas are JSON Schema (checked by jsonschema) with two extra types, "tensor" and "ints" (a
-list of ints, checked at once rather than item by item), one extra keyword, "floating" (a
-floating-point tensor), and arrays that may also be tuples (torch.load gives tuples back as such).
+A probe's answer is built inside the child, next to student code that can patch torch, numpy or
+builtins, so the parent checks it against its probe's schema before a judge reads it: one that does
+not fit fails that probe's tests as the submission's doing; a judge crashing on one that fits is a
+grader bug. JSON Schema (jsonschema) plus the types "tensor" and "ints" (a list of ints, checked at
+once), the keyword "floating" (a floating-point tensor), and arrays that may be tuples (torch.load).
 """
 import jsonschema
 import torch
 
 
 def obj(required=None, optional=None, values=None):
-    """A dict with exactly these keys (all required ones present), or with any str keys whose
-    values fit `values`."""
+    """A dict of exactly these keys (required ones present), or of any str keys whose values fit `values`."""
     if values is not None:
         return {"type": "object", "additionalProperties": values}
     props = dict(required or {}, **(optional or {}))
@@ -30,8 +24,7 @@ def array(items):
 
 
 def when(condition, then, otherwise):
-    """`then` if the answer meets `condition`, else `otherwise`: unlike oneOf, errors then come
-    from the branch the answer claims to be, which makes their messages to the point."""
+    """`then` if the answer meets `condition`, else `otherwise`: errors from the branch it claims to be."""
     return {"if": condition, "then": then, "else": otherwise}
 
 

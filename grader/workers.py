@@ -3,19 +3,11 @@
     worker = Worker(run_model_limit_s=None, log=open("workers.log", "a"), threads=1)
     report = worker.grade(submission_dir, results_path, timeout)     # a WorkerReport
 
-Shared by ``grader.validate`` (the catalogue) and ``grader.regrade`` (a Gradescope export, through
-IsolatedGrader); neither owns it. Each worker is a separate process (``python -m grader.workers``)
-that builds the grading knowledge once and then grades in-process, through ``grader.grade.grade``.
-The worker forks first: the parent half only reaps, as a child subreaper, and the child half
-grades. A process a grade leaves behind either stays under the grading half (found by the worker
-itself) or, orphaned by a double fork as init would adopt it on Gradescope, lands under that
-worker's reaper, never under another worker's: so with several workers each leftover is still
-charged to the grade that made it. Either way it is listed, killed and reported. A worker that
-dies or overruns is killed and replaced; its grade reports why.
-
-A worker's limits are passed to it, never written into mpconfig: run_model's time limit as an
-argument (validate shortens it), the probes' thread count in the environment
-(mpconfig.PROBE_THREADS_ENV, read by the sandbox for every probe).
+Used by ``grader.validate``. A worker (``python -m grader.workers``) builds the grading knowledge
+once, then grades in-process. It forks first: the parent half only reaps (a child subreaper), so a
+process a grade leaves behind, even double-forked, lands under this worker and is charged to its
+grade. A worker that dies or overruns is killed and replaced; its grade reports why. Limits are
+passed in, never written into mpconfig: run_model's as an argument, threads in PROBE_THREADS_ENV.
 """
 import argparse
 import json
@@ -24,17 +16,18 @@ import select
 import signal
 import subprocess
 import sys
-import threading
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+import psutil
+
 import mpconfig as C
-from grader.processes import exit_description, kill_tree, leftover_processes
+from grader.processes import (PR_SET_CHILD_SUBREAPER, PR_SET_PDEATHSIG, exit_description, kill_group,
+                              kill_tree, leftover_processes, prctl)
 
 GRACE_S = 30                      # the brief's "configured limit + 30 s"
 WORKER_START_S = 300              # building the knowledge: calibration, reference answers
-PR_SET_PDEATHSIG, PR_SET_CHILD_SUBREAPER = 1, 36
 
 
 @dataclass
@@ -54,45 +47,32 @@ def grade_limit_s(run_model_limit_s):
 
 
 def probe_threads(jobs):
-    """Torch threads for each probe when `jobs` grades run at once: the cores shared out, never
-    more than production's. Two probes of two spinning OpenMP threads each on two cores run
-    several times slower than one after the other."""
+    """Torch threads per probe with `jobs` grades at once: the cores shared out (too many threads spin)."""
     return max(1, min(C.PROBE_THREADS, (os.cpu_count() or 1) // jobs))
-
-
-# --- the worker's own side (a separate process) ------------------------------------------------
-def _prctl(option, value):
-    """Linux prctl(2); False where it fails or does not exist."""
-    try:
-        import ctypes
-        return ctypes.CDLL(None, use_errno=True).prctl(option, value, 0, 0, 0) == 0
-    except (OSError, AttributeError):
-        return False
 
 
 def set_subreaper():
     """Orphans of our descendants are re-parented here instead of to init (so they can be found)."""
-    return _prctl(PR_SET_CHILD_SUBREAPER, 1)
+    return prctl(PR_SET_CHILD_SUBREAPER, 1)
 
 
 def split_reaper():
-    """Fork; the parent half becomes a child subreaper that only reaps, and exits with the
-    child's status; the child half returns (True if the split happened). Call it while the
-    process has one thread (before torch). When the process that started the worker dies
-    (validate killed, Ctrl-C), the reaper half takes everything under it down with it."""
+    """Fork (while single-threaded, before torch): the parent half only reaps, as a child subreaper,
+    and exits with the child's status; the child half returns True. When the worker's starter dies
+    (validate killed, Ctrl-C), the reaper half takes everything under it down."""
     starter = os.getppid()
     if not set_subreaper():
         return False
     child = os.fork()
     if child == 0:
-        _prctl(PR_SET_PDEATHSIG, signal.SIGKILL)      # the grading half dies with its reaper
+        prctl(PR_SET_PDEATHSIG, signal.SIGKILL)      # the grading half dies with its reaper
         return True
 
     def bail(*_):
         kill_tree(os.getpid())
         os._exit(1)
     signal.signal(signal.SIGTERM, bail)
-    _prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
     if os.getppid() != starter:                       # it died before the line above
         bail()
     while True:
@@ -109,7 +89,6 @@ def split_reaper():
 def worker_main(run_model_limit_s=None):
     """Read one JSON task a line on stdin, grade it, answer one JSON line on the original stdout."""
     split_reaper()     # the reaper half catches this worker's orphans (see the module's doc)
-    import psutil
     reply = os.fdopen(os.dup(1), "w", buffering=1)
     os.dup2(2, 1)                       # the grade's own printing goes to stderr (the log)
     sys.stdout = os.fdopen(1, "w", buffering=1)
@@ -121,8 +100,7 @@ def worker_main(run_model_limit_s=None):
     from grader.grade import grade
     knowledge = context.load()
     if run_model_limit_s is not None:
-        # In place of the limit calibrated on this machine: validate's shorter one, scaled by
-        # this machine's speed as the production limit is (a slower machine is not a failure).
+        # validate's shorter limit, scaled by this machine's speed as production's (slow is no failure).
         knowledge.run_model_limit_s = float(run_model_limit_s) * context.speed_factor(knowledge.calibration_s)
     me = psutil.Process()
     reply.write(json.dumps({"ready": True, "pid": os.getpid()}) + "\n")
@@ -137,8 +115,7 @@ def worker_main(run_model_limit_s=None):
             out.error = "grade() raised: " + "".join(
                 traceback.format_exception_only(type(exc), exc)).strip()[-500:]
         out.seconds = time.monotonic() - start
-        # Only descendants still attached to the grading half; orphans (a daemon's double fork)
-        # go to the reaper half, as they would go to init on Gradescope: Worker.grade sweeps those.
+        # Leftovers under the grading half (orphans went to the reaper half: Worker.grade sweeps those).
         out.leaks = leftover_processes(me)
         path = Path(task["results"])
         if path.is_file():
@@ -150,7 +127,6 @@ def worker_main(run_model_limit_s=None):
         reply.write(json.dumps(asdict(out)) + "\n")
 
 
-# --- the driver's side ---------------------------------------------------------------------------
 class Worker:
     """One worker process, driven over pipes, replaced when it dies or overruns."""
 
@@ -215,9 +191,7 @@ class Worker:
         return WorkerReport(error=why, seconds=seconds)
 
     def orphans(self):
-        """Kill and describe what the last grade left under this worker's reaper half
-        (everything there but the grading half)."""
-        import psutil
+        """Kill and describe what the last grade left under the reaper half (all but the grading half)."""
         if self.proc is None or self.grading_pid in (None, self.proc.pid):
             return []
         try:
@@ -230,41 +204,9 @@ class Worker:
         if self.proc is None:
             return
         kill_tree(self.proc.pid)
-        try:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
+        kill_group(self.proc.pid)
         self.proc.wait()
         self.proc = None
-
-
-class IsolatedGrader:
-    """grade(submission_dir, results_path) -> results dict, each thread with its own worker
-    (production time limits); raises RuntimeError when there are no results. For regrade."""
-
-    def __init__(self, log_path, jobs=1):
-        self.log = open(log_path, "a")
-        self.threads = probe_threads(jobs)
-        self.local = threading.local()
-        self.workers = []
-        self.timeout = grade_limit_s(C.RUN_MODEL_TIMEOUT_CAP_S) + GRACE_S + WORKER_START_S
-
-    def __call__(self, submission_dir, results_path):
-        worker = getattr(self.local, "worker", None)
-        if worker is None:
-            worker = self.local.worker = Worker(None, self.log, self.threads)
-            self.workers.append(worker)
-        report = worker.grade(submission_dir, results_path, self.timeout)
-        if report.results is None:
-            raise RuntimeError(report.error or "the grader wrote no results.json")
-        if report.leaks:  # already killed; worth a line in the log
-            print(f"{submission_dir}: killed leftover processes {report.leaks}", file=self.log, flush=True)
-        return report.results
-
-    def close(self):
-        for w in self.workers:
-            w.stop()
-        self.log.close()
 
 
 if __name__ == "__main__":

@@ -3,13 +3,10 @@
     python -m reference.build_bundle               # torch as requirements.txt pins it (PyPI)
     python -m reference.build_bundle --cpu-torch   # the bundle installs PyTorch's CPU-only build
 
-The bundle holds the stubs (generated from the reference here, never the reference itself),
-models.py, resnet18.pt, the public data batches, the visible tests (with graded_tests.json,
-the graded tests' numbers, names and points, written here from mpconfig and grader/suites),
-the notebook, requirements.txt and a README rendered from reference/student_README.md with the
-facts of mpconfig. Files are picked by name, never by copying a folder wholesale, so nothing
-else (the hidden batch, the grader, the reference) can slip in. Both outputs are built under
-temporary names and renamed into place only when complete.
+The bundle: the stubs (generated here, never the reference), models.py, resnet18.pt, the public
+data, the visible tests with graded_tests.json, the notebook, requirements.txt and a README rendered
+from reference/student_README.md. Files are picked by name, never a folder wholesale, so nothing else
+(hidden batch, grader, reference) can slip in; both outputs are renamed into place when complete.
 """
 import argparse
 import ast
@@ -84,9 +81,8 @@ def accuracy_test():
 
 
 def graded_tests():
-    """Number -> {"name", "points"} of every graded test, in mpconfig.TESTS's order: the points
-    from mpconfig, the name from the first line of the graded test's docstring in grader/suites
-    (what Gradescope shows as the row's title), without its leading number."""
+    """Number -> {"name", "points"} of every graded test, in mpconfig.TESTS order: points from
+    mpconfig, the name from its docstring's first line (Gradescope's row title), unnumbered."""
     names = {}
     for path in sorted(SUITES.glob("*.py")):
         for node in ast.walk(ast.parse(path.read_text(), str(path))):
@@ -108,8 +104,7 @@ def graded_tests():
 
 
 def visible_test_files():
-    """Name in the visible tests' folder -> its text: the tests as written, and the table of
-    graded tests they are numbered by."""
+    """Name -> text of the visible tests' folder: the tests, and the graded tests they are numbered by."""
     tests = sorted(C.VISIBLE_TESTS.glob("*.py"))
     if not any(p.name.startswith("test_") for p in tests):
         raise BundleError(f"no test_*.py in {C.VISIBLE_TESTS}")
@@ -127,9 +122,8 @@ def write_visible_tests(folder):
 
 
 def cpu_requirements(text):
-    """requirements.txt with torch and torchvision from PyTorch's CPU-only index: the same
-    versions with the "+cpu" local tag on Linux and Windows (macOS wheels have no CUDA and no
-    tag). PEP 440 lets "torch==X" match "X+cpu", so nothing else in the file changes."""
+    """requirements.txt with torch and torchvision from PyTorch's CPU-only index ("+cpu" on Linux
+    and Windows; macOS wheels have no CUDA). PEP 440 lets "torch==X" match "X+cpu"."""
     lines, found = [f"--extra-index-url {CPU_INDEX}"], set()
     for line in text.splitlines():
         m = re.fullmatch(r"\s*([A-Za-z0-9_.-]+)==([^\s;#]+)\s*", line)
@@ -152,20 +146,13 @@ def render_readme(cpu_torch=False):
                       for threshold, share in C.ACCURACY_TIERS)
     test = accuracy_test()
     facts = {
-        "classes": ", ".join(C.CLASSES),
-        "num_classes": C.NUM_CLASSES,
+        "classes": ", ".join(C.CLASSES), "num_classes": C.NUM_CLASSES,
         "train_count": f"{sum(count_images(C.DATA_DIR / f) for f in C.TRAIN_FILES):,}",
-        "test_count": f"{count_images(C.DATA_DIR / C.TEST_FILE):,}",
-        "hidden_count": f"{count_images(hidden):,}",
-        "points_table": points_table(),
-        "accuracy_test": test,
-        "accuracy_points": f"{C.TESTS[test][0]:g}",
+        "test_count": f"{count_images(C.DATA_DIR / C.TEST_FILE):,}", "hidden_count": f"{count_images(hidden):,}",
+        "points_table": points_table(), "accuracy_test": test, "accuracy_points": f"{C.TESTS[test][0]:g}",
         "accuracy_tiers": tiers + "\n- below the last tier: no points",
-        "flip_images": f"{C.FLIP_CHECK_IMAGES:,}",
-        "flip_gap": f"{C.FLIP_GAP_MAX:.2f}",
-        "seed": C.RUN_MODEL_SEED,
-        "epoch_time": EPOCH_TIME,
-        "run_model_limit": run_model_limit_text(),
+        "flip_images": f"{C.FLIP_CHECK_IMAGES:,}", "flip_gap": f"{C.FLIP_GAP_MAX:.2f}",
+        "seed": C.RUN_MODEL_SEED, "epoch_time": EPOCH_TIME, "run_model_limit": run_model_limit_text(),
         "install": install_text(cpu_torch),
     }
     try:
@@ -174,10 +161,9 @@ def render_readme(cpu_torch=False):
         raise BundleError(f"{README_TEMPLATE}: bad or unknown placeholder {exc}") from exc
 
 
-# One epoch of the reference's run_model() (40,000 images, batches of 128), on the 2-core dev
-# machine without a GPU: 18.0 s idle (`python -m grader bench reference --seeds 5`, median, the
-# main README's figure); 1,003 s in one run of the same command while six other heavy jobs shared
-# the machine (load average 15-40), and 2 min 29 s in the notebook on that busy machine (issue 14).
+# One epoch of the reference's run_model() on the 2-core dev machine: 18.0 s idle (median of `python -m
+# grader bench reference --seeds 5`, the main README's figure); 1,003 s in one run beside six heavy
+# jobs (load average 15-40), and 2 min 29 s in the notebook on that busy machine (issue 14).
 EPOCH_TIME = ("about 20 s when that machine was otherwise idle, and from 2.5 to 17 minutes while "
               "it was shared with several other heavy jobs")
 
@@ -198,11 +184,9 @@ def run_model_limit_text():
             "\"run_model() did not finish within its time limit of N s on this machine\"")
 
 
-# Download sizes, measured for Linux x86-64 and Python 3.11 (`pip install --dry-run --report`
-# over requirements.txt, then the size of every wheel it chose). PyTorch's CPU index is not
-# reachable from the machine that measured them, so the CPU build's size is approximate: its
-# torch 2.13.0+cpu wheel for the same platform is 192 MB (a copy kept on that machine).
-# Where the CPU way was tried: the machine that built this has no route to PyTorch's index.
+# Download sizes for Linux x86-64 and Python 3.11 (`pip install --dry-run --report` over requirements.txt,
+# then each chosen wheel's size). PyTorch's CPU index was unreachable there, so the CPU size is
+# approximate: its torch 2.13.0+cpu wheel for the same platform is 192 MB (a copy kept there).
 CPU_TRIED = ("The machine that built this folder cannot reach PyTorch's index: there, these steps "
              "were tried with an earlier CPU build, torch 2.13.0+cpu, which the second step kept, "
              "with no CUDA package. The sizes are for Linux and Python 3.11.")

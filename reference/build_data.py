@@ -3,17 +3,11 @@
     python -m reference.build_data [--source PATH] [--out DIR] [--hidden-out DIR] [--check]
                                    [--manifest FILE] [--write-manifest]
 
-Source, in this order: --source, $MP09_CIFAR_SOURCE, the shared image-folder archive, a local
-official ``cifar-10-python.tar.gz``, and last a download of the official archive. A source is
-an image-folder tree (``train/<class>/*.jpg|png``, ``test/<class>/...``), a .tar.gz of one, or
-the official python archive (checked against its published MD5).
-
-Each batch is laid out as in the original CIFAR-10 archive (b'data' a list of N uint8 rows of
-3072 values, b'labels' a list of ints): grader/probes/cifar_batch.py, the one reader and writer.
-
-Both output folders are staged in temporary folders and swapped in only when complete (and, unless
---write-manifest, only when they match the manifest); the manifest (reference/data_manifest.json)
-records the SHA-256 of every output and of the source. Errors: exit 1, one line on stderr.
+Source, in order: --source, $MP09_CIFAR_SOURCE, the shared image-folder archive, a local official
+``cifar-10-python.tar.gz``, a download of it: an image-folder tree (``train/<class>/*.jpg|png``,
+``test/<class>/...``), a .tar.gz of one, or the official archive (its MD5 checked). Both output
+folders are staged and swapped in only when complete and (unless --write-manifest) matching
+reference/data_manifest.json (SHA-256 of every output and the source). Errors: exit 1, one line.
 """
 import argparse
 import hashlib
@@ -34,6 +28,7 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import mpconfig as C  # noqa: E402
+from grader.atomic_write import write_text  # noqa: E402
 from grader.probes.cifar_batch import make_batch, rows_and_labels, unpickle  # noqa: E402
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
@@ -45,7 +40,6 @@ class DataError(Exception):
     """A source or output problem, with the file and what is wrong in the message."""
 
 
-# --- hashing -----------------------------------------------------------------------------
 def _digest_file(path, algo):
     h = hashlib.new(algo)
     with open(path, "rb") as f:
@@ -77,7 +71,6 @@ def source_digest(path):
     return sha256_tree(path) if path.is_dir() else sha256_file(path)
 
 
-# --- reading sources (10-class, CIFAR-10 label order) --------------------------------------
 def _decode(raw, name):
     try:
         with Image.open(io.BytesIO(raw)) as im:
@@ -145,10 +138,7 @@ def _read_official(tf, origin):
 
 
 def read_source(path, md5=C.OFFICIAL_ARCHIVE_MD5):
-    """Read a source into {'train'|'test': (uint8 (N, 3072), int64 labels 0..9, filenames)}.
-
-    md5: what an official-format archive must hash to (the published value; tests inject theirs).
-    """
+    """A source as {'train'|'test': (rows, labels 0..9, filenames)}; `md5`: the official archive's."""
     path = Path(path)
     if not path.exists():
         raise DataError(f"{path}: source not found")
@@ -211,7 +201,6 @@ def find_source(explicit=None, url=C.OFFICIAL_ARCHIVE_URL, md5=C.OFFICIAL_ARCHIV
     return download_official(C.DEFAULT_SOURCES[-1], url=url, md5=md5)
 
 
-# --- building -----------------------------------------------------------------------------
 def to_eight_classes(data, labels10, files):
     """Drop cat and dog; relabel to the MP's 0..7 order."""
     remap = np.full(len(C.CIFAR10_CLASSES), -1)
@@ -332,11 +321,8 @@ def _mismatches(record, expected, manifest):
 
 def build(source=None, out_dir=C.DATA_DIR, hidden_dir=C.HIDDEN_DIR, manifest=C.DATA_MANIFEST,
           write_manifest=False, strict=False, public_test_per_class=C.PUBLIC_TEST_PER_CLASS):
-    """Build both folders from the source and return the manifest record.
-
-    Nothing is replaced unless both folders were written completely; with strict=True, also
-    unless every output's SHA-256 equals the manifest's (a DataError says which differ).
-    """
+    """Build both folders from the source; returns the manifest record. Nothing is replaced unless
+    both were written completely and, with strict, every SHA-256 matches the manifest's."""
     out_dir, hidden_dir = Path(out_dir), Path(hidden_dir)
     source = find_source(source)
     public, hidden = make_batches(read_source(source), public_test_per_class, str(source))
@@ -357,10 +343,7 @@ def build(source=None, out_dir=C.DATA_DIR, hidden_dir=C.HIDDEN_DIR, manifest=C.D
         for tmp, _ in staged:
             shutil.rmtree(tmp, ignore_errors=True)
     if write_manifest:
-        text = json.dumps(record, indent=2, sort_keys=True) + "\n"
-        tmp = Path(manifest).with_name(Path(manifest).name + ".tmp")
-        tmp.write_text(text)
-        tmp.replace(manifest)
+        write_text(manifest, json.dumps(record, indent=2, sort_keys=True) + "\n")
     return record
 
 
@@ -380,9 +363,7 @@ def verify(out_dir=C.DATA_DIR, hidden_dir=C.HIDDEN_DIR, manifest=C.DATA_MANIFEST
 
 
 def load_batch(path, manifest=C.DATA_MANIFEST):
-    """The dict of one output file, after checking its SHA-256 against the manifest entry of its
-    name, so a stale, edited or foreign file is refused instead of silently graded against.
-    grader.probes.cifar_batch.rows_and_labels(batch) gives its (N, 3072) rows and labels."""
+    """One output file's dict, refused unless its SHA-256 is the manifest's (no stale or edited file)."""
     path = Path(path)
     expected = read_manifest(manifest)
     digest = expected["public"].get(path.name) or expected["hidden"].get(path.name)

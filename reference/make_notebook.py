@@ -3,10 +3,9 @@
     python -m reference.make_notebook            # write the notebook
     python -m reference.make_notebook --check    # exit 1 if the committed notebook is stale
 
-The notebook imports submitted.py from its own folder and uses only relative paths, so it
-runs unchanged in the student bundle. Cell ids are fixed so the output is reproducible. Shell
-cells run `"{sys.executable}"`, the kernel's own Python, never a bare `python`; training prints
-one line per epoch with its time (no progress bar: headless, each refresh is an output).
+Only relative paths, so it runs unchanged in the student bundle; fixed cell ids, so the output is
+reproducible. Shell cells run `"{sys.executable}"`, the kernel's own Python; training prints one
+line per epoch (no progress bar: headless, each refresh is an output).
 """
 import argparse
 import sys

@@ -3,10 +3,9 @@
     python -m reference.make_stubs            # write submitted.py
     python -m reference.make_stubs --check    # exit 1 (with a diff summary) if it is stale
 
-Every solution region of reference/submitted.py, the lines between a START and an END marker,
-becomes one ``raise NotImplementedError(MESSAGE)`` at the marker's indentation. Everything else
-(imports, signatures, docstrings, the markers themselves, given code) is copied unchanged, so
-the stubs can never drift from the reference by hand edits.
+Every solution region of reference/submitted.py (between a START and an END marker) becomes one
+``raise NotImplementedError(MESSAGE)`` at the marker's indentation; everything else is copied
+unchanged, so the stubs cannot drift from the reference. dev.py setup runs it.
 """
 import argparse
 import difflib
@@ -27,11 +26,8 @@ class StubError(Exception):
 
 
 def solution_regions(text, name="reference"):
-    """The solution regions of ``text`` as a list of (start_line, end_line, body_lines).
-
-    Line numbers are 1-based and point at the markers. Raises StubError for an unclosed,
-    nested, unopened or empty region, or markers at different indentation.
-    """
+    """[(start_line, end_line, body_lines)] of ``text``'s solution regions (1-based, at the markers);
+    StubError for an unclosed, nested, unopened or empty region or mismatched indentation."""
     regions, open_at, indent, body = [], None, "", []
     for number, line in enumerate(text.splitlines(), 1):
         stripped = line.strip()
@@ -93,7 +89,7 @@ def main(argv=None):
             print(f"make_stubs: {args.out} is up to date")
             return 0
         diff = list(difflib.unified_diff(current.splitlines(), stubs.splitlines(),
-                                         f"{args.out} (committed)", f"{args.out} (generated)", lineterm=""))
+                                         f"{args.out} (current)", f"{args.out} (generated)", lineterm=""))
         print(f"make_stubs: {args.out} differs from the output of the generator "
               f"({sum(1 for d in diff if d[:1] in '+-') - 2} changed lines); "
               f"run: python -m reference.make_stubs", file=sys.stderr)

@@ -29,9 +29,8 @@ from reference.build_data import find_source, read_source, sha256_file  # noqa: 
 CIFAR_MEAN = (0.4914, 0.4822, 0.4465)
 CIFAR_STD = (0.2470, 0.2435, 0.2616)
 CONVENTIONS = ("totensor", "half", "meanstd")
-# The recipe of the committed resnet18.pt. Options for experiments (see NOTES), off here:
-# zero_init_residual, each block's last batch-norm scale starting at 0 (Goyal et al. 2017);
-# eval_every, the ~4 s 10-class test pass only every N epochs (weights are unaffected).
+# The committed resnet18.pt's recipe. Experiments (see NOTES), off here: zero_init_residual (each
+# block's last batch-norm scale at 0, Goyal et al. 2017); eval_every (the ~4 s test pass every N epochs).
 RECIPE = dict(epochs=40, batch_size=256, peak_lr=0.2, momentum=0.9, weight_decay=5e-4,
               label_smoothing=0.1, pad=4, seed=0, warmup_frac=0.25)
 
@@ -88,9 +87,7 @@ def make_optimizer(model, recipe, steps_per_epoch):
 
 
 def train_step(model, opt, sched, x_uint8, y, gen, recipe=RECIPE):
-    """One optimisation step on a uint8 (N, 3, 32, 32) batch: augment, pick conventions, SGD.
-
-    Returns (loss, logits) with the model in train mode."""
+    """One step on a uint8 (N, 3, 32, 32) batch (augment, pick conventions, SGD): (loss, logits)."""
     model.train()
     xb = augment(x_uint8, gen, recipe["pad"]).float().div_(255)
     xb = random_conventions(xb, gen).contiguous(memory_format=torch.channels_last)
@@ -104,8 +101,7 @@ def train_step(model, opt, sched, x_uint8, y, gen, recipe=RECIPE):
 
 
 def train(epochs, out, log=print, init=None, peak_lr=None, seed=None, **options):
-    """One one-cycle run. init: a checkpoint to continue from; options: zero_init_residual,
-    eval_every (the experiments in NOTES)."""
+    """One one-cycle run. init: a checkpoint to continue from; options: the experiments in NOTES."""
     R = dict(RECIPE, epochs=epochs, **options)
     if peak_lr is not None:
         R["peak_lr"] = peak_lr
@@ -153,23 +149,18 @@ def train(epochs, out, log=print, init=None, peak_lr=None, seed=None, **options)
 
 
 @torch.no_grad()
-def features(model, x_uint8, convention="totensor", batch=1000):
+def features(model, x_uint8, convention="totensor", batch=1000, head=False):
+    """The backbone's features (with head: the logits) of uint8 images, in eval mode."""
     model.eval()
     outs = []
     for i in range(0, len(x_uint8), batch):
         xb = apply_convention(x_uint8[i:i + batch].float().div(255), convention)
-        outs.append(model.features(xb.contiguous(memory_format=torch.channels_last)))
+        outs.append((model if head else model.features)(xb.contiguous(memory_format=torch.channels_last)))
     return torch.cat(outs)
 
 
-@torch.no_grad()
 def evaluate(model, x_uint8, y, convention="totensor"):
-    model.eval()
-    correct = 0
-    for i in range(0, len(y), 1000):
-        xb = apply_convention(x_uint8[i:i + 1000].float().div(255), convention)
-        correct += (model(xb.contiguous(memory_format=torch.channels_last)).argmax(1) == y[i:i + 1000]).sum().item()
-    return correct / len(y)
+    return (features(model, x_uint8, convention, head=True).argmax(1) == y).sum().item() / len(y)
 
 
 def linear_probe(f_train, y_train, evals, epochs=100, seed=0):
@@ -198,9 +189,7 @@ def load_batch(path):
 
 
 def card(ckpt=C.CHECKPOINT, card_path=C.MODEL_CARD, train_meta=None):
-    """Linear probes of the checkpoint's frozen features, written with its SHA-256 to the card.
-
-    train_meta: the .train.json that `train` wrote next to its --out (default: next to ckpt)."""
+    """Linear probes of the checkpoint's frozen features, its SHA-256 and train_meta, into the card."""
     train_meta = Path(train_meta or str(ckpt) + ".train.json")
     if not train_meta.is_file():
         raise SystemExit(f"pretrain card: {train_meta} not found; pass --train-meta "
@@ -226,14 +215,9 @@ def card(ckpt=C.CHECKPOINT, card_path=C.MODEL_CARD, train_meta=None):
         "model": "ResNet-18 (models.py), torchvision parameter names, fc 512->10",
         "input_contract": "ToTensor() images in [0, 1]; the model standardises each image itself",
         "trained_on": "CIFAR-10 training split, 10 classes, 50,000 images; no test image",
-        "recipe": train_meta["recipe"],
-        "wall_time_s": train_meta["wall_time_s"],
-        "torch": train_meta["torch"],
-        "test_accuracy_10class": train_meta["test_accuracy_10class"],
-        "linear_probe_8class": probes,
-        "why": WHY,
-        "notes": NOTES,
-        "sha256": sha256_file(ckpt),
+        "recipe": train_meta["recipe"], "wall_time_s": train_meta["wall_time_s"], "torch": train_meta["torch"],
+        "test_accuracy_10class": train_meta["test_accuracy_10class"], "linear_probe_8class": probes,
+        "why": WHY, "notes": NOTES, "sha256": sha256_file(ckpt),
     }
     Path(card_path).write_text(json.dumps(doc, indent=2) + "\n")
     return doc

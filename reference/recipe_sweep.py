@@ -2,36 +2,19 @@
 
     python -m reference.recipe_sweep [--seeds 0 1 2] [--only NAME ...] [--out reference/recipe_sweep.csv]
 
-Each recipe is a plausible way to write run_model() (optimiser, learning rate, batch size,
-epochs, head, how the backbone is taken, normalisation, flip, with or without FinetuneNet's
-train() override). It is trained the way the grader runs run_model(): two threads (a probe's),
-random, numpy and torch seeded with the seed right before (mpconfig.RUN_MODEL_SEED is the one
-graded; the others show seed noise), on the 40,000 public training images, loss
-CrossEntropyLoss, the optimiser given only the head's parameters. It is then scored as
-grader/suites/run_model.py scores it: the hidden images through the recipe's "test" transform,
-the model in eval mode, argmax of the logits against the hidden labels.
+The recipes, their kinds and the tier rule: README, "Recipe sweep". Each is trained as the grader
+runs run_model() (a probe's two threads, seeded right before, the public training images, the
+optimiser given only the head) and scored as grader/suites/run_model.py scores it. how "features":
+with FinetuneNet's train() override the frozen backbone stays in eval mode, so the head trains on
+features computed once, the very same head in a fraction of the time; otherwise "full".
 
-kind "sound": recipes that must earn full credit on every seed. kind "flawed": working code with
-one common defect (an under-trained head); their accuracies set the lower tiers (see mpconfig).
-
-how "full": the images go through the whole network, as in the grader. how "features": a
-recipe whose frozen backbone stays in eval mode (FinetuneNet's train() override) trains its head
-on the backbone's features computed once, which gives the very same head (the random draws are
-made in the same order; devtests/test_recipe_sweep.py checks the heads are equal) in a fraction
-of the time. Recipes without the override always run "full".
-
-The table (recipe, kind, how, seed, accuracy, seconds) is rewritten atomically after every run,
-so an interrupted sweep keeps what it finished; a rerun skips the (recipe, seed) rows it has.
-seconds, "full": from seeding to the end of training (datasets, model, epochs), without the
-per-epoch public-test pass a run_model() may add and without reading the batch files (read once,
-up front). "features": the head's training plus the measured cost of the backbone's forward pass
-over the images it trained on, so without the per-image transforms and loader overhead of a full
-run (a lower bound). All measured on a shared, busy 2-core machine: they vary with its load.
+The table is rewritten atomically after every run; a rerun skips the (recipe, seed) rows it has.
+seconds, "full": seeding to the end of training; "features": the head's training plus the measured
+feature cost (a lower bound). Measured on a shared, busy 2-core machine.
 """
 import argparse
 import csv
 import math
-import os
 import random
 import sys
 import time
@@ -46,6 +29,7 @@ from torchvision import transforms
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import mpconfig as C  # noqa: E402
+from grader.atomic_write import open_atomic  # noqa: E402
 from grader.probes.cifar_batch import read_batch  # noqa: E402
 from models import ResNet, resnet18  # noqa: E402
 
@@ -75,7 +59,6 @@ class Recipe:
 
 
 RECIPES = (
-    # The reference's own recipe.
     Recipe("reference_adam1e-3_b128_flip", flip="tensor"),
     Recipe("adam1e-2_b64", lr=1e-2, batch_size=64),
     Recipe("adam3e-3_b256_half", lr=3e-3, batch_size=256, norm="half"),
@@ -89,8 +72,7 @@ RECIPES = (
     Recipe("two_layer_adam1e-3_b128_2ep_flip", head="two", epochs=2, flip="tensor"),
     Recipe("two_layer_sgd5e-2_m0.9_b256_no_override_half", optimizer="SGD", lr=5e-2, head="two",
            batch_size=256, override=False, norm="half"),
-    # Flawed but working: plain SGD (no momentum) at a small learning rate for one epoch, or a
-    # debugging `break` left in the training loop. Their accuracies place the lower tiers.
+    # Flawed but working (plain SGD, small rate, one epoch; a debugging `break`): the lower tiers.
     Recipe("flawed_sgd1e-3_no_momentum_b256", optimizer="SGD", lr=1e-3, momentum=0.0,
            batch_size=256, kind="flawed"),
     Recipe("flawed_break_after_10_batches", max_batches=10, kind="flawed"),
@@ -98,7 +80,6 @@ RECIPES = (
 )
 
 
-# --- a student's pipeline, parameterised -------------------------------------------------
 def read_rows(path):
     """(uint8 (N, 3072) rows, list of int labels) of a batch file."""
     rows, labels = read_batch(path)
@@ -176,25 +157,31 @@ def make_optimizer(recipe, params):
     return torch.optim.SGD(params, lr=recipe.lr, momentum=recipe.momentum)
 
 
+def train_epochs(recipe, module, loader, optimizer):
+    """The student's training loop (both ways); returns how many items it trained on."""
+    loss_fn, seen = nn.CrossEntropyLoss(), 0
+    for _ in range(recipe.epochs):
+        module.train()
+        for step, (inputs, labels) in enumerate(loader):
+            if recipe.max_batches and step == recipe.max_batches:
+                break
+            loss = loss_fn(module(inputs), labels)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            seen += len(labels)
+    return seen
+
+
 def run(recipe, seed, train_data, hidden):
-    """(hidden accuracy, seconds, trained head) of one recipe trained with one seed, images
-    through the whole network (what the grader runs)."""
+    """(hidden accuracy, seconds, trained head) of one recipe and seed, through the whole network."""
     seed_like_the_grader(seed)
     start = time.perf_counter()
     dataset = Images(*train_data, make_transform(recipe, "train"))
     loader = DataLoader(dataset, batch_size=recipe.batch_size, shuffle=True)
     model = Net(recipe)
     optimizer = make_optimizer(recipe, [p for p in model.parameters() if p.requires_grad])
-    loss_fn = nn.CrossEntropyLoss()
-    for _ in range(recipe.epochs):
-        model.train()
-        for step, (images, labels) in enumerate(loader):
-            if recipe.max_batches and step == recipe.max_batches:
-                break
-            loss = loss_fn(model(images), labels)
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
+    train_epochs(recipe, model, loader, optimizer)
     seconds = time.perf_counter() - start
     rows, labels = hidden
     test_set = Images(rows, labels, make_transform(recipe, "test"))
@@ -206,14 +193,9 @@ def run(recipe, seed, train_data, hidden):
     return correct / len(test_set), seconds, head_of(model)
 
 
-# --- the same, on features computed once ----------------------------------------------------
-# With FinetuneNet's train() override the frozen backbone runs in eval mode, so it is a fixed
-# function of the (normalised, maybe mirrored) image: the head trained on features computed
-# once sees the very numbers the whole network would give it (up to float rounding of batched
-# convolutions), and a sweep that would take hours on a shared 2-core machine takes minutes.
-# Random draws are made in the same order as in run(): building the same Net (its backbone's
-# initialisation draws, then the head's), the loader's shuffle, and one torch.rand(1) per item
-# where RandomHorizontalFlip would draw it (it flips when the draw is < 0.5).
+# The feature shortcut (module docstring), exact up to float rounding of batched convolutions.
+# Random draws come in run()'s order: the same Net built (backbone's, then head's initialisation),
+# the loader's shuffle, one torch.rand(1) per item where RandomHorizontalFlip draws (< 0.5 flips).
 def images_to_input(rows, norm, flip):
     """What make_transform's test steps give, batched: (N, 3, 32, 32) floats, maybe mirrored."""
     x = torch.from_numpy(np.ascontiguousarray(rows.reshape(-1, 3, 32, 32))).float().div(255)
@@ -223,8 +205,7 @@ def images_to_input(rows, norm, flip):
 
 
 class FeatureCache:
-    """512-d features of the training and hidden images, per (split, norm, flip), computed once
-    by the pretrained backbone in eval mode; seconds_per_image times their computation."""
+    """Backbone features (eval mode) per (split, norm, flip), computed once and timed per image."""
 
     def __init__(self, train_rows, hidden_rows):
         self.rows = {"train": train_rows, "hidden": hidden_rows}
@@ -270,9 +251,7 @@ def head_of(model):
 
 
 def run_on_features(recipe, seed, train_labels, hidden_labels, cache):
-    """run() for a recipe whose backbone stays in eval mode. seconds: the head's training plus
-    what computing its features costs (measured per image, once per epoch's images), an
-    estimate of the whole run's."""
+    """run() on cached features (backbone in eval mode); seconds include the features' measured cost."""
     if not recipe.override:
         raise ValueError(f"{recipe.name}: features are fixed only while the backbone's batch norm "
                          "is in eval mode; run it with run()")
@@ -286,18 +265,7 @@ def run_on_features(recipe, seed, train_labels, hidden_labels, cache):
                         shuffle=True)
     head = head_of(Net(recipe))
     optimizer = make_optimizer(recipe, [p for p in head.parameters() if p.requires_grad])
-    loss_fn = nn.CrossEntropyLoss()
-    seen = 0
-    for _ in range(recipe.epochs):
-        head.train()
-        for step, (feats, labels) in enumerate(loader):
-            if recipe.max_batches and step == recipe.max_batches:
-                break
-            loss = loss_fn(head(feats), labels)
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-            seen += len(labels)
+    seen = train_epochs(recipe, head, loader, optimizer)
     seconds = time.perf_counter() - start + seen * cache.seconds_per_image()
     head.eval()
     with torch.no_grad():
@@ -306,7 +274,6 @@ def run_on_features(recipe, seed, train_labels, hidden_labels, cache):
     return float((predicted == torch.as_tensor(hidden_labels)).double().mean()), seconds, head
 
 
-# --- the table -----------------------------------------------------------------------------
 def read_table(path=TABLE):
     """Rows of the committed table, typed: recipe, kind, seed (int), accuracy, seconds (float)."""
     with open(path, newline="") as f:
@@ -320,17 +287,14 @@ def read_table(path=TABLE):
 def write_table(rows, path=TABLE):
     order = {r.name: i for i, r in enumerate(RECIPES)}
     rows = sorted(rows, key=lambda r: (order.get(r["recipe"], len(order)), r["recipe"], r["seed"]))
-    tmp = Path(path).with_name(Path(path).name + ".tmp")
-    with open(tmp, "w", newline="") as f:
+    with open_atomic(path, newline="") as f:
         writer = csv.DictWriter(f, COLUMNS, lineterminator="\n")
         writer.writeheader()
         for row in rows:
             writer.writerow({**row, "accuracy": f"{row['accuracy']:.4f}",
                              "seconds": f"{row['seconds']:.1f}"})
-    os.replace(tmp, path)
 
 
-# --- the tiers -----------------------------------------------------------------------------
 MARGIN = 0.01            # every sound recipe clears the full-credit line by this much, every seed
 STEP = 0.005             # thresholds are rounded down to a multiple of this
 LOWER_SHARES = (0.75, 0.5, 0.25)

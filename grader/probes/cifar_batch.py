@@ -4,14 +4,12 @@ A batch file is a pickled dict, laid out as in the original CIFAR-10 archive:
 
     b'data'         a list of N numpy uint8 arrays of 3072 values each: the 1024 red values of
                     the 32x32 image row by row, then the 1024 green, then the 1024 blue
-                    (np.array(batch[b'data']) stacks them into an (N, 3072) array)
     b'labels'       a list of N ints
     b'filenames'    a list of N bytes
     b'batch_label'  bytes
 
-A leaf (standard library and numpy only), here because the grader's child probes get
-grader/probes/ and nothing else of the project; the reference, the devtests and the grader's
-parent read and write batches through it too.
+A leaf (standard library and numpy) in grader/probes/, the only part of the project a probe gets;
+the reference, the devtests and the grader's parent use it too.
 """
 import pickle
 
@@ -29,8 +27,7 @@ def unpickle(source):
 
 
 def rows_and_labels(batch, name="batch"):
-    """(uint8 (N, 3072) rows, int64 (N,) labels) of a batch dict, with a ValueError naming
-    `name` when b'data' is not N rows of 3072 values or the label count differs."""
+    """(uint8 (N, 3072) rows, int64 labels) of a batch dict; a ValueError naming `name` if malformed."""
     rows = np.asarray(batch[b"data"], dtype=np.uint8)
     labels = np.asarray(batch[b"labels"], dtype=np.int64)
     if rows.ndim != 2 or rows.shape[1] != ROW_VALUES or labels.shape != (len(rows),):
@@ -45,8 +42,7 @@ def read_batch(path):
 
 
 def make_batch(rows, labels, filenames, batch_label):
-    """A batch dict in the layout above, from (N, 3072) rows (any uint8-convertible array),
-    N labels, N filenames (str) and the batch label (str)."""
+    """A batch dict in the layout above from (N, 3072) rows, N labels, N filenames and its label."""
     rows = np.ascontiguousarray(rows, dtype=np.uint8)
     return {b"batch_label": batch_label.encode(), b"labels": [int(v) for v in labels],
             b"data": list(rows), b"filenames": [f.encode() for f in filenames]}

@@ -1,8 +1,5 @@
-"""Child-side helpers shared by every probe: guarded calls, student-facing tracebacks, the
-description of returned values, the import check.
-
-Runs inside the child only (copied into its scratch folder as ``grader.probes.common``), so it
-imports nothing of the grader but this package, and no mpconfig: the parent passes what it needs.
+"""Child-side helpers of every probe: guarded calls, student-facing tracebacks, descriptions of
+returned values, the import check. Child only: nothing of the grader but this package, no mpconfig.
 """
 import importlib
 import inspect
@@ -33,9 +30,7 @@ def _is_grader_frame(filename):
 
 
 def _strip(te, seen=None):
-    """Drop the grader's frames from a TracebackException and its causes, in place.
-
-    A traceback made only of grader frames is a grader bug: keep it whole for the staff."""
+    """Drop the grader's frames from a TracebackException and its causes, unless all are (a grader bug)."""
     seen = set() if seen is None else seen
     if te is None or id(te) in seen:
         return
@@ -70,10 +65,6 @@ def _library_of(filename, dirs):
     return next((name for name, folder in dirs if path.is_relative_to(folder)), None)
 
 
-def _is_submission(frame):
-    return Path(frame.filename).name == SUBMISSION_FILE
-
-
 def _frame_blocks(te, dirs):
     """te's frames as blocks of lines, each a frame as traceback prints it or one line standing
     for a run of torch/torchvision frames; and the index of the deepest block in submitted.py."""
@@ -100,7 +91,7 @@ def _frame_blocks(te, dirs):
             if repeats == 3:
                 blocks.append(["  [the frame above repeated more times]"])
             continue
-        if _is_submission(frame):
+        if Path(frame.filename).name == SUBMISSION_FILE:
             deepest = len(blocks)
         blocks.append(block)
     flush()
@@ -130,10 +121,9 @@ def _shorten(lines, keep):
 
 
 def traceback_tail(exc, lines=None):
-    """exc's traceback as the student reads it: no grader frames, torch/torchvision frames folded
-    to one line, paths relative to the submission, at most `lines` lines (TRACEBACK_LINES) plus a
-    hint for the common data errors. However deep the rest goes, it keeps the deepest frame in
-    submitted.py and the exception's own line: what it leaves out is what comes before."""
+    """exc's traceback as the student reads it: no grader frames, torch/torchvision frames folded,
+    paths relative, at most `lines` lines plus a hint for common data errors. It always keeps the
+    deepest submitted.py frame and the exception's line, leaving out what comes before."""
     limit = lines or TRACEBACK_LINES
     te = traceback.TracebackException(type(exc), exc, exc.__traceback__)
     _strip(te)
@@ -220,8 +210,7 @@ def hint_for(exc):
 
 
 def guard(fn, *args, **kwargs):
-    """{"value": fn(*args, **kwargs)} or {"error": traceback tail}, so one broken function
-    does not hide the rest of a probe's answers. SystemExit/KeyboardInterrupt count as errors."""
+    """{"value": fn(...)} or {"error": traceback tail}, so one broken function hides nothing else."""
     try:
         return {"value": fn(*args, **kwargs)}
     except BaseException as exc:  # a student's sys.exit() must not end the whole probe
@@ -229,8 +218,7 @@ def guard(fn, *args, **kwargs):
 
 
 def limited(fn):
-    """A part of the checks probe (grader/probes/functions.py) run as a whole: part(args, limit)
-    is fn(args), guarded and stopped after `limit` seconds."""
+    """A part of the checks probe: part(args, limit) is fn(args), guarded and stopped after `limit` s."""
     def part(args, limit):
         return guard(time_limited, limit, fn, args)
     part.__name__ = part.__qualname__ = fn.__name__
@@ -265,10 +253,8 @@ def _signature(obj):
 
 
 def import_check(args):
-    """Import ``submitted`` and describe the names asked for (args["names"]; default: every
-    public name). Returns {"seconds": import time, "names": {name: kind or "missing"},
-    "signatures": {name: "(a, b=1)"}, "bases": {name: ["module.Class", ...]}}.
-    Kinds: "class", "function", "module", or the value's type name."""
+    """Import ``submitted`` and describe args["names"] (default: every public name): {"seconds",
+    "names": {name: class/function/module/type name or "missing"}, "signatures", "bases"}."""
     start = time.perf_counter()
     submitted = importlib.import_module("submitted")
     seconds = time.perf_counter() - start

@@ -1,5 +1,4 @@
-"""Child side of tests 1.x (grader/suites/dataset.py): the submission's CIFAR10 and build_dataset
-on the public batch files, at the indices the parent chose."""
+"""Child side of tests 1.x: the submission's CIFAR10 and build_dataset, at the parent's indices."""
 import numbers
 
 import numpy as np
@@ -40,14 +39,12 @@ def _item(dataset, i, what):
     return item
 
 
-# --- 1. dataset ------------------------------------------------------------------------------
 def _unchanged(image):
     return image
 
 
 def dataset_lengths(args):
-    """Lengths and labels, through a transform that changes nothing: a dataset without a
-    transform=None branch loses 1.2 (items without a transform), not this test too."""
+    """Lengths and labels through a no-op transform, so a missing transform=None branch costs only 1.2."""
     import submitted
     files = [f"{DATA_DIR}/{name}" for name in args["files"]]
     single = len(submitted.CIFAR10(files[:1], transform=_unchanged))

@@ -1,9 +1,8 @@
 """The grader's own inputs to a submission's functions, built the same way in both processes.
 
-The child feeds them to the student's code; the parent (trusted) feeds the very same inputs to the
-reference and compares. Everything here is deterministic (seeded generators, fixed files), so the
-two processes build bit-identical tensors. Runs inside the child too: it may import only torch,
-numpy, the canonical models.py and the standard library (no mpconfig: the child has none).
+The child feeds them to the student's code, the parent to the reference; everything is
+deterministic, so both build bit-identical tensors. Runs in the child too: it imports only torch,
+numpy, the canonical models.py and the standard library.
 """
 import hashlib
 import pickle
@@ -20,20 +19,13 @@ NUM_CLASSES = 8
 FEATURES = 512
 
 
-# --- CIFAR batch files -------------------------------------------------------------------------
-def rows_to_hwc(rows):
-    """CIFAR rows (R plane, G plane, B plane) -> (N, 32, 32, 3) uint8 images."""
-    return np.asarray(rows).reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
-
-
 def rows_to_tensor(rows):
     """What transforms.ToTensor() makes of each image, bit for bit: (N, 3, 32, 32) in [0, 1]."""
     return torch.from_numpy(np.ascontiguousarray(np.asarray(rows).reshape(-1, 3, 32, 32))).float().div(255)
 
 
 def cifar_batch_bytes(rows, labels, batch_label):
-    """A batch file in the CIFAR pickle format. Filenames are placeholders: the real ones of the
-    hidden images name their class."""
+    """A CIFAR pickle batch file; placeholder filenames (the hidden images' real ones name their class)."""
     batch = {b"batch_label": batch_label.encode(),
              b"labels": [int(v) for v in labels],
              b"data": list(np.ascontiguousarray(rows, dtype=np.uint8)),   # the original layout
@@ -41,14 +33,9 @@ def cifar_batch_bytes(rows, labels, batch_label):
     return pickle.dumps(batch, protocol=4)
 
 
-# --- models ------------------------------------------------------------------------------------
 class GraderNet(nn.Module):
-    """ResNet-18 backbone (frozen, from the checkpoint) with a Linear(512, 8) head at a fixed
-    initialisation: the model the grader gives to a submission's train() and test().
-
-    lock_backbone_eval keeps the backbone's batch norm in eval mode whatever train() does, so a
-    train() that calls model.eval() and one that calls model.train() compute the same thing.
-    """
+    """The frozen backbone with a fixed Linear(512, 8) head, given to train() and test(); with
+    lock_backbone_eval its batch norm stays in eval mode, so model.eval() or .train() change nothing."""
 
     def __init__(self, checkpoint_state, head_seed, lock_backbone_eval):
         super().__init__()
@@ -104,7 +91,6 @@ def model_inputs(sizes, seed):
     return [torch.rand(n, 3, 32, 32, generator=gen) for n in sizes]
 
 
-# --- fingerprints ------------------------------------------------------------------------------
 def tensor_digest(t):
     """SHA-256 of dtype, shape and raw bytes: equal digests mean bit-identical tensors."""
     t = t.detach().cpu().contiguous()

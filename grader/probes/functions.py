@@ -1,18 +1,15 @@
 """Child side of tests 1-6: call the submission's functions on the grader's inputs, return facts.
 
-One probe for all the cheap checks (each child costs seconds of start-up). A check's child side
-is grader/probes/<part>.py, beside its parent side grader/suites/<part>.py: its PARTS map each
-key of the answer to a function part(args, limit) that guards itself, so a function that raises
-or hangs costs only its own tests. Nothing is judged here: the parent compares what comes back
-with the reference's results.
+One probe for all the cheap checks (each child costs seconds of start-up). Each part's PARTS in
+grader/probes/<part>.py map answer keys to part(args, limit) functions that guard themselves, so a
+function that raises or hangs costs only its own tests. Nothing is judged here.
 """
 import importlib
 import os
 
 
 def probe(args):
-    """args: part_timeout (s), and parts: {module: {answer key: that part's args}}, in the order
-    to run them (grader.context builds it from the suites)."""
+    """args: part_timeout (s), and parts: {module: {answer key: args}}, in the order to run them."""
     limit = args["part_timeout"]
     home = os.getcwd()    # each part starts here, whatever directory a previous one left
     # Every part's module is imported before the first part imports the submission.

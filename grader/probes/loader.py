@@ -1,5 +1,4 @@
-"""Child side of tests 2.x (grader/suites/loader.py): what the submission's build_dataloader
-gives for index datasets and for the real data."""
+"""Child side of tests 2.x: what build_dataloader gives for index datasets and the real data."""
 import torch
 from torch.utils.data import TensorDataset
 
@@ -28,9 +27,7 @@ def loader_cases(args):
 
 
 def _real_dataset(path):
-    """(the submission's dataset of `path`, None), or, when building it or reading its first item
-    raises, (the grader's own: ToTensor images and int labels, why): 2.2 judges build_dataloader,
-    and a broken dataset costs only the dataset's own tests (1.x)."""
+    """(the submission's dataset, None), or if it raises (the grader's, why): 2.2 judges the loader only."""
     import submitted
     try:
         dataset = submitted.build_dataset([path], transform=submitted.get_preprocess_transform("test"))

@@ -1,5 +1,4 @@
-"""Child side of tests 3.x (grader/suites/model.py): FinetuneNet()'s tensors, outputs and
-gradients."""
+"""Child side of tests 3.x: FinetuneNet()'s tensors, outputs and gradients."""
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -52,8 +51,7 @@ def model_gradients(net, args):
 
 
 def model_checks(args, limit):
-    """Build, outputs and gradients, each guarded and time-limited on its own (outputs and
-    gradients need a built Module); wrapped like a guarded value for the parent."""
+    """Build, then outputs and gradients of the built Module, each guarded and time-limited on its own."""
     built = guard(time_limited, limit, model_build, args)
     if "error" in built or not built["value"]["is_module"]:
         return {"value": {"build": built}}

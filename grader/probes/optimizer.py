@@ -1,5 +1,4 @@
-"""Child side of tests 4.x (grader/suites/optimizer.py): what build_optimizer returns for each
-optimizer name."""
+"""Child side of tests 4.x: what build_optimizer returns for each optimizer name."""
 import torch
 from torch import nn
 
@@ -24,8 +23,7 @@ def optimizer_case(name, lr):
 
 
 def optimizer_checks(args, limit):
-    """One case per optimizer name, each guarded and time-limited on its own; wrapped like a
-    guarded value for the parent."""
+    """One case per optimizer name, each guarded and time-limited; wrapped like a guarded value."""
     return {"value": {name: guard(time_limited, limit, optimizer_case, name, lr)
                       for name, lr in args["cases"].items()}}
 

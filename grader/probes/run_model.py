@@ -1,9 +1,8 @@
 """Child side of test 7: run the submission's run_model(), then score its model on hidden images.
 
-The hidden images arrive as a CIFAR batch file with placeholder labels (all 0) and filenames: the
-labels stay in the parent, which computes the accuracy from the logits returned here. The images
-are preprocessed the submission's own way (its build_dataset with its "test" transform), and the
-model also sees them mirrored, so the parent can spot a lookup table of memorised images.
+The hidden images come as a batch file with placeholder labels: the labels stay in the parent, which
+scores the logits returned here. The images go through the submission's own build_dataset and "test"
+transform, and also mirrored, so the parent can spot a lookup table of memorised images.
 """
 import os
 import random
@@ -30,8 +29,7 @@ def _call_run_model():
 
 
 def _submission_dataset(path, expected):
-    """The hidden images through the submission's build_dataset and "test" transform; the first
-    item is fetched here so that a broken dataset falls back before any logits are computed."""
+    """The hidden images through the submission's dataset and "test" transform (item 0 fetched now: fail early)."""
     import submitted
     dataset = submitted.build_dataset([path], transform=submitted.get_preprocess_transform("test"))
     if len(dataset) != expected:
@@ -49,8 +47,7 @@ def _image(dataset, i):
 
 
 def _evaluate(model, dataset, count, flip_count, batch_size):
-    """Logits in index order, batch by batch (a submission's transform may enlarge the images),
-    and the logits of the first flip_count images mirrored left-right."""
+    """Logits in index order, batch by batch, and those of the first flip_count images mirrored."""
     model.eval()
     logits, flip_logits = [], []
     with torch.no_grad():
@@ -69,10 +66,8 @@ def _as_logits(y):
 
 
 def probe(args):
-    """args: seed, time_limit (s), hidden_file (name in the scratch folder), images (count),
-    flip_images (how many are also scored mirrored), batch_size."""
-    # The hidden images are kept out of run_model()'s sight (no training on them): read, removed,
-    # and written back only once the model is trained.
+    """args: seed, time_limit (s), hidden_file, images, flip_images (also scored mirrored), batch_size."""
+    # The hidden images stay out of run_model()'s sight: read, removed, written back once it trained.
     home = os.getcwd()
     path = os.path.join(home, args["hidden_file"])
     with open(path, "rb") as f:

@@ -1,5 +1,4 @@
-"""Child side of tests 6.x (grader/suites/testing.py): the submission's test() on the grader's
-models, with two batch sizes."""
+"""Child side of tests 6.x: the submission's test() on the grader's models, two batch sizes."""
 import numbers
 
 import torch
@@ -33,11 +32,9 @@ def _run_test(submitted, net, loader, watch):
 
 
 def test_check(args):
-    """For each batch size, test() twice, each time on a model in training mode (as after
-    train()). The value comes from a model whose output does not depend on its mode (its
-    backbone's batch norm locked in eval mode): 6.1 judges the accuracy alone. The changes come
-    from a model whose batch norm follows the mode: a test() without model.eval() overwrites its
-    running statistics, which 6.2 judges. A forgotten eval() costs 6.2 only."""
+    """For each batch size, test() twice on a model in training mode. The value comes from a model
+    whose output ignores its mode (6.1 judges the accuracy alone); the changes from one whose batch
+    norm follows it (6.2: test() without eval() overwrites its running statistics)."""
     import submitted
     rows, labels = fixtures.read_batch(f"{DATA_DIR}/{args['file']}")
     first, n = args["first"], args["images"]

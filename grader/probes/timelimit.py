@@ -1,7 +1,6 @@
 """A time limit on one call inside the child, so a hanging part costs only its own tests.
 
-SIGALRM interrupts Python code (loops in the student's functions); a call stuck inside one long C
-operation is stopped by the sandbox's wall-clock limit on the whole child instead.
+SIGALRM interrupts Python code; a call stuck in one long C operation meets the child's wall clock.
 """
 import signal
 

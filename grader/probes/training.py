@@ -1,5 +1,4 @@
-"""Child side of tests 5.x (grader/suites/training.py): the submission's train() on the grader's
-model, loader and optimizer."""
+"""Child side of tests 5.x: the submission's train() on the grader's model, loader and optimizer."""
 import torch
 from torch import nn
 

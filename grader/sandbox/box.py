@@ -2,9 +2,8 @@
 
 Layout of one probe's box (a root-owned folder the child cannot rename or replace)::
 
-    box/work/      the scratch folder, the child's cwd: submission copy, models.py, resnet18.pt,
-                   cifar10_batches/ (hard links), grader/child.py, grader/atomic_write.py
-                   and grader/probes/*.py
+    box/work/      the child's cwd: submission copy, models.py, resnet18.pt, cifar10_batches/
+                   (hard links), grader/ (child.py, atomic_write.py, probes/*.py)
     box/ctl/       control.json and args.json (root-owned: read-only for the child)
     box/out/       where the child writes result.pt (read back through a descriptor opened first)
     box/home/, box/tmp/, box/output.log (stdout+stderr)
@@ -54,7 +53,6 @@ class ProbeResult:
     seconds: float = 0.0   # wall time of the child
 
 
-# --- laying out the box -------------------------------------------------------------------------
 def _link_or_copy(src, dst):
     try:
         os.link(src, dst)
@@ -64,8 +62,7 @@ def _link_or_copy(src, dst):
 
 
 def _copy_submission(src_root, dst_root):
-    """Copy regular files (no symlinks, fifos, devices, bytecode) within the size budget.
-    Returns notes on what was left out."""
+    """Copy regular files (no links, fifos, devices, bytecode) within budget; notes on what was left out."""
     notes, budget = [], C.PROBE_MAX_COPY_MB * MiB
     for folder, dirs, files in os.walk(src_root):  # followlinks=False: linked folders stay out
         rel = Path(folder).relative_to(src_root)
@@ -154,7 +151,6 @@ def _remove(box):
         log.warning("sandbox: could not remove %s", box)
 
 
-# --- reading back ------------------------------------------------------------------------------
 def _read_output(path):
     keep = C.PROBE_OUTPUT_KEEP_BYTES
     with open(path, "rb") as f:
@@ -169,8 +165,7 @@ def _read_output(path):
 
 
 def _read_result(out_fd):
-    """(payload, None), (None, None) when absent, or (None, reason). Never follows a link,
-    never blocks on a fifo, never unpickles anything but plain data."""
+    """(payload, None), (None, None) when absent, or (None, why): no links, no fifos, plain data only."""
     try:
         fd = os.open("result.pt", os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=out_fd)
     except FileNotFoundError:
@@ -197,7 +192,6 @@ def _read_result(out_fd):
     return payload, None
 
 
-# --- the entry point ---------------------------------------------------------------------------
 def _check_files(files):
     files = dict(files or {})
     for name, content in files.items():
@@ -212,11 +206,10 @@ def _check_files(files):
 
 def run_probe(submission_dir, probe, args=None, *, timeout=C.PROBE_TIMEOUT_S,
               memory_mb=None, threads=None, files=None, probe_dirs=()):
-    """Run ``grader/probes/<module>.py:<function>(args)`` on a copy of submission_dir in an
-    isolated child; see grader/sandbox/__init__.py. ``files`` ({name: bytes}) are written into
-    the scratch folder first; ``probe_dirs`` adds folders of probe modules (tests); ``threads``
-    defaults to limits.default_threads(), ``memory_mb`` to limits.probe_memory_mb(). Bad
-    arguments raise; anything the student's code does ends up in the ProbeResult."""
+    """Run ``grader/probes/<module>.py:<function>(args)`` on a copy of submission_dir in an isolated
+    child (see grader/sandbox/__init__.py), with ``files`` ({name: bytes}) in its scratch folder and
+    ``probe_dirs`` of extra probe modules (tests). Bad arguments raise; anything the student's
+    code does ends up in the ProbeResult."""
     submission = Path(submission_dir)
     if not submission.is_dir():
         raise FileNotFoundError(f"run_probe: submission folder {submission} does not exist")
@@ -287,13 +280,11 @@ def _run(box, probe, args_text, timeout, memory_mb, threads, user, notes):
                 isolated or command, cwd=work, env=env, stdin=subprocess.PIPE, stdout=log_file, stderr=subprocess.STDOUT,
                 start_new_session=True, close_fds=True, umask=0o077, **drop)
             timed_out = False
-            try:
+            with contextlib.suppress(OSError):  # the child died at start-up: its exit status tells
                 for path in cgroups:  # before the go: no student code runs outside them
                     (path / "cgroup.procs").write_text(str(proc.pid))
                 proc.stdin.write(b"go\n")
                 proc.stdin.close()
-            except OSError:  # the child died at start-up; its exit status tells
-                pass
             try:
                 proc.wait(timeout=timeout)
             except subprocess.TimeoutExpired:

@@ -17,19 +17,16 @@ MiB = container.MiB
 CGROUP_ROOT = Path("/sys/fs/cgroup")   # v1 controllers below it (tests point it elsewhere)
 
 
-# --- what the child limits itself to (rlimits, threads) ----------------------------------------
 def child_limits(memory_mb, own_user):
-    """The rlimits for control.json. Without a user of its own the probe shares our uid, and
-    RLIMIT_NPROC counts all of that uid's threads: ours are added to its allowance."""
+    """The rlimits for control.json; a probe sharing our uid gets our threads added to RLIMIT_NPROC."""
     max_procs = C.PROBE_MAX_PROCS if own_user else _own_task_count() + C.PROBE_MAX_PROCS
     return {"address_space_bytes": (memory_mb + C.PROBE_ADDRESS_SPACE_EXTRA_MB) * MiB,
             "max_file_bytes": C.PROBE_MAX_FILE_MB * MiB, "max_procs": max_procs}
 
 
 def probe_memory_mb():
-    """The memory cap of the next probe: mpconfig.PROBE_MEMORY_MB, or less in a container whose
-    limit minus what the grader itself holds is smaller. The probe then hits its own cap and gets
-    a message, instead of the kernel choosing what dies in the container (perhaps the grader)."""
+    """The next probe's memory cap: mpconfig.PROBE_MEMORY_MB, or less in a smaller container, so
+    the probe hits its own cap and a message, not the kernel's choice of victim (the grader)."""
     limit = container.memory_limit_mb()
     if limit is None:
         return C.PROBE_MEMORY_MB
@@ -38,10 +35,8 @@ def probe_memory_mb():
 
 
 def default_threads():
-    """Threads for each probe: what the process that started this grader passed in the
-    environment (a grading worker that shares the cores with others), else as many as the
-    container's CPU quota holds, at most mpconfig.PROBE_THREADS: threads beyond the quota only
-    spin against it."""
+    """Threads per probe: what the grader's starter set in the environment (a worker sharing cores),
+    else what the container's CPU quota holds, at most PROBE_THREADS (more only spin against it)."""
     value = os.environ.get(C.PROBE_THREADS_ENV, "")
     if not value:
         return container.threads_for(container.cpu_limit(), C.PROBE_THREADS)
@@ -69,8 +64,7 @@ _cgroup_warned = False
 
 
 def own_cgroup(controller):
-    """This process's cgroup for `controller` (None without that v1 controller): cgroups made
-    there nest inside whatever limits this process already has."""
+    """This process's v1 cgroup of `controller` (or None): cgroups made there nest within our own limits."""
     base = CGROUP_ROOT / controller
     if not (base / "cgroup.procs").is_file():
         return None

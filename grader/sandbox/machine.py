@@ -1,8 +1,6 @@
 """Readying a machine for probes (root): the probe users and their slots, an interpreter they
-can reach, the grader's own files closed to them.
-
-Not root, there is nothing to prepare: probes then run as the grader's user (weaker isolation,
-warned once).
+can reach, the grader's own files closed to them. Not root, there is nothing to prepare: probes
+then run as the grader's user (weaker isolation, warned once).
 """
 import contextlib
 import fcntl
@@ -36,7 +34,6 @@ def is_root():
     return os.geteuid() == 0
 
 
-# --- the probe users ----------------------------------------------------------------------------
 def slot_user_name(slot):
     return C.PROBE_USER if slot == 0 else f"{C.PROBE_USER}{slot}"
 
@@ -63,7 +60,6 @@ def probe_user(slot, changes=None):
     return ProbeUser(name, entry.pw_uid, entry.pw_gid)
 
 
-# --- what the probe users may reach -------------------------------------------------------------
 def _interpreter_paths():
     paths = {Path(sys.executable).resolve().parent, Path(sys.prefix), Path(sys.base_prefix),
              Path(sys.exec_prefix), Path(sys.base_exec_prefix)}
@@ -87,9 +83,8 @@ def _make_reachable():
 
 
 def _protect_grader_files():
-    """o-rwx on every entry of the grader's folder except the interpreter's and the checkpoint
-    (hard-linked into each scratch folder, so its inode must stay readable): the probe user
-    then cannot read the grader, the reference, hidden data or anything added later."""
+    """o-rwx on every entry of the grader's folder but the interpreter's and the checkpoint (its
+    inode is hard-linked into each box): probes cannot read the grader, reference or hidden data."""
     changes = []
     keep = {C.CHECKPOINT.resolve()}
     for entry in C.ROOT.iterdir():
@@ -104,8 +99,7 @@ def _protect_grader_files():
 
 
 def prepare():
-    """Make this machine ready to run probes as root; returns the changes made (logged).
-    Idempotent and cheap when nothing needs changing. Not root: nothing to do."""
+    """Ready this machine for probes as root (idempotent, cheap); returns the changes made (logged)."""
     if not is_root():
         return []
     changes = []
@@ -134,11 +128,9 @@ _network_wrapper = None
 
 
 def network_wrapper():
-    """The command prefix that starts a probe in a network namespace of its own (no interface
-    but a loopback that is down: it reaches nothing, 127.0.0.1 included), dropping to its user
-    there; [] where the machine refuses namespaces (a Docker container without CAP_SYS_ADMIN,
-    not root), which the log says once. util-linux's unshare and setpriv: Python 3.10 has no
-    os.unshare, and Popen's own user switch happens before the command runs."""
+    """The prefix starting a probe in a network namespace of its own (only a down loopback: it reaches
+    nothing) as its user, via util-linux's unshare and setpriv (Python 3.10 has no os.unshare);
+    [] where namespaces are refused (not root, Docker without CAP_SYS_ADMIN), logged once."""
     global _network_wrapper
     if _network_wrapper is None:
         tools = [shutil.which(name) for name in ("unshare", "setpriv", "true")]
@@ -156,8 +148,7 @@ def network_wrapper():
 
 
 def isolated_command(command, user):
-    """`command` started in a network namespace of its own as `user`, or None where the machine
-    refuses namespaces (then Popen switches to the user itself)."""
+    """`command` in a network namespace of its own as `user`, or None where namespaces are refused."""
     tools = network_wrapper() if user is not None else []
     if not tools:
         return None

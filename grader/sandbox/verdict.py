@@ -1,5 +1,4 @@
-"""How a probe ended, in the words a student reads: a time-out, memory, a signal, an early exit,
-an answer the grader refused, or the probe's own error message."""
+"""How a probe ended, in the words a student reads (time-out, memory, signal, refused answer...)."""
 import signal
 
 import mpconfig as C
@@ -22,8 +21,7 @@ def memory_message(memory_mb):
 
 
 def verdict(probe, returncode, timed_out, oom, output, payload, problem, timeout, memory_mb):
-    """(ok, data, error) from how the child ended (its return code, a time-out, the memory
-    cgroup's OOM kill), its output and the answer it left (payload) or why that was refused."""
+    """(ok, data, error) from how the child ended, its output and its answer (payload) or why refused."""
     if timed_out:
         return False, {}, (f"timed out after {timeout:g} s: your code took longer than the time "
                            f"limit ({timeout:g} s) in {probe}")

@@ -1,16 +1,13 @@
 """What every suite shares: points from mpconfig, access to the probes, student-facing failures.
 
-A suite module grader/suites/<part>.py holds the parent side of one part of the MP:
+A suite module grader/suites/<part>.py is the parent side of one part of the MP:
 - PROBE, the probe its checks ride on (grader.protocol);
-- the schema of its share of that probe's answer: PART_SCHEMAS {answer key: schema} for a part
-  of the shared checks probe (whose child side is PARTS in grader/probes/<part>.py, same keys),
-  or SCHEMA, the whole answer of a probe of its own;
+- its answer's schema: PART_SCHEMAS {answer key: schema} for a part of the shared checks probe
+  (keyed as PARTS in grader/probes/<part>.py, the child side), or SCHEMA for a probe of its own;
 - prepare(knowledge) -> (probe args, the reference's expected results), run once per process;
-- pure judge_* functions (probe data + expected results -> list of problems, testable without
-  any child);
+- pure judge_* functions (probe data + expected results -> problems), testable without a child;
 - one GradedCase subclass whose tests call the judges.
-grader.context finds the suite modules itself (nothing lists them) and gives every test the
-submission's Context as self.ctx.
+grader.context finds the suites itself and gives every test the submission's Context as self.ctx.
 """
 import math
 import unittest
@@ -42,8 +39,7 @@ def leaderboard_column(column):
 
 
 def count_problem(found, want, what):
-    """The problem when a probe sent back another number of items than it was asked for: only
-    code that tampers with the grader's answer (patched torch, numpy or builtins) does that."""
+    """The problem when a probe returns another number of items than asked: only tampering does that."""
     if found == want:
         return None
     return f"the grader asked for {want} {what} and got {found} back. {TAMPERING}"
@@ -64,14 +60,12 @@ def fmt(x):
 
 
 class GradedCase(unittest.TestCase):
-    """Base of every suite's TestCase. grader.context.load_suites(ctx) sets ctx on each test: the
-    submission's grader.context.Context (probe results, the reference's expected results)."""
+    """Base of every suite's TestCase; load_suites(ctx) gives each test the submission's Context."""
     maxDiff = None
     ctx = None
 
     def setUp(self):
-        # gradescope-utils keeps a partial score / leaderboard value on the test function itself;
-        # cleared so a second grade in the same process never inherits the previous one's.
+        # gradescope-utils keeps scores on the test function: cleared, so no grade inherits the last's.
         fn = getattr(type(self), self._testMethodName)
         for attr in ("__score__", "__leaderboard_value__"):
             if hasattr(fn, attr):
@@ -88,8 +82,7 @@ class GradedCase(unittest.TestCase):
         return result.data
 
     def part(self, probe, key, what):
-        """One guarded part of a probe's answer: its value, or the test fails with the error
-        (`what` names the student's function(s) involved)."""
+        """A guarded part of a probe's answer, or the test fails with its error (`what`: whose code)."""
         return self.unwrap(self.probe_data(probe)[key], what)
 
     def unwrap(self, guarded, what):

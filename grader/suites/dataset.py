@@ -82,8 +82,7 @@ FLOAT_TOLERANCE = 0.25      # of a pixel value (0..255): float images scaled to 
 
 
 def _dtype_words(d, image):
-    """(the image's dtype, the dtypes 1.2 accepts), in numpy's words for a numpy array (or
-    anything not a tensor) and torch's words for a tensor."""
+    """(the image's dtype, the dtypes 1.2 accepts), in torch's words for a tensor, else numpy's."""
     if d["type"].startswith("torch."):
         return str(image.dtype), "torch.uint8 (or a float dtype such as torch.float32, scaled to [0, 1])"
     found = d.get("dtype") or str(image.dtype).removeprefix("torch.")
@@ -91,9 +90,8 @@ def _dtype_words(d, image):
 
 
 def faithful_pixels(image, d):
-    """(the image as the file's (32, 32, 3) pixel values, as float64 in 0..255, None) or (None,
-    why it is no faithful form of an image). Faithful: HWC or CHW, numpy array, tensor or PIL
-    image, uint8 or floating point scaled to [0, 1] (what ToTensor gives)."""
+    """(the image's (32, 32, 3) pixel values as float64 in 0..255, None) or (None, why not). Faithful:
+    HWC or CHW; numpy, tensor or PIL; uint8 or floating point in [0, 1] (as ToTensor gives)."""
     shape = tuple(image.shape)
     if shape == (3, 32, 32):
         image = image.permute(1, 2, 0)

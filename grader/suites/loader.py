@@ -23,8 +23,7 @@ PART_SCHEMAS = {    # what grader/probes/loader.py answers
 
 def draw_cases(count=C.LOADER_CHECK_CASES, max_length=C.LOADER_CHECK_MAX_LENGTH,
                max_batch=C.LOADER_CHECK_MAX_BATCH, seed=C.FIXTURE_SEED):
-    """(length, batch_size, shuffle, seed) cases drawn by hypothesis, the same on every run
-    (derandomized): the edge cases below plus what hypothesis finds interesting."""
+    """(length, batch_size, shuffle, seed) cases from hypothesis (derandomized): the same every run."""
     cases = []
 
     @settings(derandomize=True, max_examples=count, database=None, deadline=None,

@@ -1,8 +1,7 @@
 """Tests 3.x: FinetuneNet loads the checkpoint, freezes the backbone, has a trainable 8-way head.
 
-Student key names differ from the checkpoint's (self.backbone.conv1..., self.features.0...), so
-backbone tensors are matched by value: a checkpoint tensor is "in the model" when some tensor of
-the model is bit-identical to it (SHA-256 of dtype, shape and bytes).
+Student key names differ from the checkpoint's, so backbone tensors are matched by value: one is
+"in the model" when a model tensor is bit-identical to it (SHA-256 of dtype, shape and bytes).
 """
 
 import mpconfig as C
@@ -42,8 +41,7 @@ def prepare(k):
 
 
 def match_backbone(fingerprint, backbone, kinds=("param", "buffer")):
-    """(names of the model's tensors holding checkpoint backbone tensors, checkpoint keys missing).
-    Each model tensor can stand for one checkpoint tensor only."""
+    """(model tensors holding checkpoint backbone tensors, missing keys); one model tensor per key."""
     available = {}
     for entry in fingerprint:
         available.setdefault(entry["digest"], []).append(entry["name"])
@@ -116,9 +114,8 @@ def _head_params(build, expected):
 
 
 def judge_gradients(grads, build, expected):
-    """What 3.4's name says: the backbone gets no gradient, and the head gets one (some trainable
-    parameter outside the backbone has a finite, non-zero gradient). A trainable parameter that
-    gets no gradient at all (a layer forward() does not use) is gradient_notes' business."""
+    """3.4: the backbone gets no gradient and the head gets a finite, non-zero one. A trainable
+    parameter with no gradient at all (a layer forward() skips) is gradient_notes' business."""
     backbone, head = _head_params(build, expected)
     problems = []
     leaking = [n for n in backbone if grads.get(n) not in ("none", "zero")]
@@ -140,8 +137,7 @@ def judge_gradients(grads, build, expected):
 
 
 def gradient_notes(grads, build, expected):
-    """Lines (no points) about trainable parameters outside the backbone that got no gradient
-    while the head did: a leftover layer forward() does not use."""
+    """Lines (no points) on trainable non-backbone parameters with no gradient: layers forward() skips."""
     _, head = _head_params(build, expected)
     unused = [n for n in head if grads.get(n) in ("none", "zero")]
     if not unused or not any(grads.get(n) == "nonzero" for n in head):

@@ -40,8 +40,7 @@ def tier_share(accuracy, tiers=C.ACCURACY_TIERS):
 
 def _logits_problem(logits, n, what):
     """Why these logits cannot be scored, or None. Any number of columns from NUM_CLASSES up is
-    scored (the output's exact shape is test 3.3's business): a prediction past the last class
-    is simply wrong."""
+    scored (the shape is 3.3's business): a prediction past the last class is simply wrong."""
     if not isinstance(logits, torch.Tensor):
         return f"{what}: the model's output is not a tensor"
     if logits.dim() != 2 or logits.shape[0] != n or logits.shape[1] < C.NUM_CLASSES:
@@ -112,8 +111,7 @@ def judge_backbone(fingerprint, expected):
 
 
 def buffer_drift(buffers, expected):
-    """Lines about batch-norm running statistics that moved away from the checkpoint's: reported,
-    not graded. The model's buffers are paired with the checkpoint's by name suffix."""
+    """Lines (not graded) on backbone batch-norm statistics that moved (paired by name suffix)."""
     changed, largest = 0, 0.0
     for key, want in expected["buffers"].items():
         name = next((n for n in buffers if n == key or n.endswith("." + key)), None)

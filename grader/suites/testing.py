@@ -1,12 +1,10 @@
 """Tests 6.x: test() returns the reference's accuracy, as a fraction, and leaves the model alone.
 
-The submission's test() gets two unshuffled loaders of the same images with different batch
-sizes, the last batch partial, and each time a model in training mode (as after train()). One
-defect, one deduction: 6.1 judges the accuracy it returns for a model whose output does not
-depend on its mode (a mean of per-batch accuracies, a count of batches instead of images, a
-percentage all give a different number); 6.2 judges what it does to a model whose batch norm
-follows the mode: a test() without model.eval() overwrites the running statistics, one that
-trains or calls backward() changes parameters or leaves gradients.
+test() gets two unshuffled loaders of the same images (different batch sizes, the last batch
+partial), each time with a model in training mode. One defect, one deduction: 6.1 judges the
+accuracy returned for a model whose output ignores its mode (a mean of per-batch accuracies, a
+count of batches, a percentage all differ); 6.2 what it does to a model whose batch norm follows
+the mode (no model.eval() overwrites running statistics; training changes parameters or gradients).
 """
 import math
 
@@ -67,8 +65,7 @@ def judge_unchanged(results):
                             f"{', '.join(r['changed'][:3])}): testing must not train the model, "
                             "update batch-norm statistics or leave gradients behind (evaluate in "
                             "eval mode, under torch.no_grad(), without backward())")
-        # Switching to eval mode and staying there is what most correct submissions do (the
-        # next train() call switches back), so the mode flag is not judged: only tensors are.
+        # Most correct submissions stay in eval mode (train() switches back): only tensors are judged.
         if problems:
             break
     return problems

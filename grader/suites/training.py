@@ -1,9 +1,8 @@
 """Tests 5.x: train() does one correct pass, isolated from the rest of the submission.
 
-The submission's train() gets the grader's own model (frozen backbone, Linear(512, 8) head at a
-fixed initialisation), a fixed unshuffled loader, cross-entropy and plain SGD; its head must end
-where the reference's train() takes the same model. The usual slips leave recognisable heads:
-no step() leaves the initial one, no zero_grad() the accumulated-gradients one.
+train() gets the grader's model (frozen backbone, fixed Linear(512, 8) head), a fixed unshuffled
+loader, cross-entropy and plain SGD; its head must end where the reference's does. The usual slips
+are recognisable: no step() leaves the initial head, no zero_grad() an accumulated-gradients one.
 """
 import torch
 from torch import nn
