@@ -161,11 +161,13 @@ def render_readme(cpu_torch=False):
         raise BundleError(f"{README_TEMPLATE}: bad or unknown placeholder {exc}") from exc
 
 
-# One epoch of the reference's run_model() on the 2-core dev machine: 18.0 s idle (median of `python -m
-# grader bench reference --seeds 5`, the main README's figure); 1,003 s in one run beside six heavy
-# jobs (load average 15-40), and 2 min 29 s in the notebook on that busy machine (issue 14).
-EPOCH_TIME = ("about 20 s when that machine was otherwise idle, and from 2.5 to 17 minutes while "
-              "it was shared with several other heavy jobs")
+# The reference's run_model() (one epoch and its test pass) on a 2-core machine: 34.7 s idle
+# (median of 3, `python -m grader bench reference`, session 6, with the channels-last backbone);
+# before that speed-up, 1,003 s in one run beside six heavy jobs and 2 min 29 s in the notebook
+# on that busy machine (issue 14).
+EPOCH_TIME = ("about 35 s when that machine was otherwise idle (run_model's whole run, its test "
+              "pass included), and from 2.5 to 17 minutes while it was shared with several other "
+              "heavy jobs (measured before a change that made the backbone 1.8 times faster)")
 
 
 def run_model_limit_text():
