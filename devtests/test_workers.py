@@ -1,6 +1,7 @@
 """grader/workers.py and grader/processes.py: the grading workers' process handling. Each worker
 is charged only its own leftovers, nothing outlives a stopped worker or a killed driver, probes
 share the cores out, and leftover processes are found, killed and reaped."""
+import os
 import signal
 import subprocess
 import sys
@@ -36,28 +37,34 @@ def test_leftover_processes_finds_a_double_forked_daemon():
 
 def test_a_process_an_excluded_worker_starts_meanwhile_is_not_blamed(monkeypatch):
     """validate sweeps after one entry while the other worker starts its next probe: a probe
-    started while the sweep reads the process tree belongs to that worker, not to the entry."""
-    worker = subprocess.Popen([sys.executable, "-c", textwrap.dedent("""
+    started while the sweep reads the process tree belongs to that worker, not to the entry.
+    The sweep's root is a process of its own, so that nothing else of pytest's is swept."""
+    worker = textwrap.dedent("""
         import signal, subprocess, time
         signal.signal(signal.SIGUSR1, lambda *_: subprocess.Popen(["sleep", "60"]))
         print("ready", flush=True)
-        time.sleep(60)""")], stdout=subprocess.PIPE, text=True)
-    assert worker.stdout.readline() == "ready\n"
+        time.sleep(60)""")
+    root = subprocess.Popen([sys.executable, "-c", textwrap.dedent("""
+        import subprocess, sys, time
+        print(subprocess.Popen([sys.executable, "-c", sys.argv[1]]).pid, flush=True)
+        time.sleep(60)"""), worker], stdout=subprocess.PIPE, text=True)
+    worker_pid = int(root.stdout.readline())
+    assert root.stdout.readline() == "ready\n"
     real = P.descendants
 
-    def reading_while_the_worker_starts_a_probe(proc=None):
-        found = real(proc)
-        worker.send_signal(signal.SIGUSR1)
-        while not psutil.Process(worker.pid).children():
+    def read_while_the_worker_starts_a_probe(proc=None):
+        os.kill(worker_pid, signal.SIGUSR1)
+        while not psutil.Process(worker_pid).children():
             time.sleep(0.01)
         return real(proc)
-    monkeypatch.setattr(P, "descendants", reading_while_the_worker_starts_a_probe)
+    monkeypatch.setattr(P, "descendants", read_while_the_worker_starts_a_probe)
     try:
-        assert P.leftover_processes(psutil.Process(), exclude=(worker.pid,), wait_s=0) == []
+        assert P.leftover_processes(psutil.Process(root.pid), exclude=(worker_pid,), wait_s=0) == []
     finally:
-        P.kill_tree(worker.pid)
-        worker.kill()
-        worker.wait()
+        monkeypatch.undo()
+        P.kill_tree(root.pid)
+        root.kill()
+        root.wait()
 
 
 FAKE_WORKER = textwrap.dedent("""
