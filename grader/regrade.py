@@ -151,6 +151,11 @@ def _one_line(value):
     return re.sub(r"[\r\n]+", " | ", str(value))
 
 
+def _table(header, rows):
+    """The whole CSV: its header line, then the rows."""
+    return _format(header, [dict(zip(header, header)), *rows])
+
+
 def _format(header, rows):
     buf = io.StringIO()
     w = csv.DictWriter(buf, fieldnames=header, extrasaction="ignore", lineterminator="\n")
@@ -181,7 +186,7 @@ def read_csv(path):
             seen.add(row[KEY])
             rows.append(row)
     if len(rows) < len(read):
-        write_text(path, _format(header, [dict(zip(header, header)), *rows]))
+        write_text(path, _table(header, rows))
     return list(header), rows
 
 
@@ -215,7 +220,7 @@ class CsvSink:
         self.rows.append(row)
         if self.header is None or new:
             self.header = list(self.header or META_COLUMNS) + new
-            write_text(self.path, _format(self.header, [dict(zip(self.header, self.header)), *self.rows]))
+            write_text(self.path, _table(self.header, self.rows))
         else:
             _append(self.path, _format(self.header, [row]))
         return True
