@@ -142,6 +142,7 @@ CHECKS_TIMEOUT_S = CHECK_PARTS * CHECK_PART_TIMEOUT_S + CHECKS_STARTUP_S   # bef
 FIXTURE_SEED = 20261122
 DATASET_CHECK_FILES = TRAIN_FILES[:2]       # concatenated: the file boundary is checked too
 DATASET_CHECK_RANDOM_INDICES = 12           # plus the first, the boundary and the last items
+DATASET_CHECK_LABEL_INDICES = 200           # 1.1 reads labels here, not at every item (and the ends)
 TARGET_TRANSFORM_OFFSET = 100               # the check's target_transform adds this to labels
 LOADER_CHECK_CASES = 25                     # (length, batch_size, shuffle) drawn by hypothesis
 LOADER_CHECK_MAX_LENGTH = 300

@@ -499,12 +499,29 @@ def test_each_test_judges_the_context_it_was_loaded_with(knowledge):
 
 
 def test_lengths_judge_names_a_wrong_label_and_a_short_label_list():
-    ans = {"files": ["a", "b"], "first_length": 2, "length": 4, "labels": [0, 1, 2, 3]}
+    ans = {"files": ["a", "b"], "first_length": 2, "length": 4, "labels": [0, 1, 2, 3],
+           "label_indices": [0, 1, 2, 3]}
     data = {"single_length": 2, "length": 4, "labels": [0, 1, 5, 3]}
     assert "[2] has label 5; expected 2" in dataset.judge_lengths(data, ans)[0]
     data = dict(data, labels=[0, 1, 2])
     assert "asked for 4 labels and got 3" in dataset.judge_lengths(data, ans)[0]
     assert dataset.judge_lengths(dict(data, labels=[0, 1, 2, 3]), ans) == []
+    # A sample: the labels answer the sampled indices, in their order.
+    sampled = dict(ans, label_indices=[1, 3])
+    assert dataset.judge_lengths(dict(data, labels=[1, 3]), sampled) == []
+    assert "[3] has label 2; expected 3" in dataset.judge_lengths(dict(data, labels=[1, 2]), sampled)[0]
+
+
+def test_the_checks_read_no_more_items_than_run_model_s_limit_allows(knowledge):
+    """A __getitem__ just fast enough for run_model (its limit over one epoch of the training
+    images, nothing left for the model) still finishes every dataset part within half its limit."""
+    per_item = C.RUN_MODEL_TIMEOUT_S / sum(len(knowledge.public(f)[1]) for f in C.TRAIN_FILES)
+    args = knowledge.probe_args[FUNCTIONS_PROBE]["parts"]["dataset"]
+    reads = {"dataset_lengths": len(args["dataset_lengths"]["label_indices"]),
+             "dataset_items": len(args["dataset_items"]["indices"]),
+             "dataset_transforms": 3 * len(args["dataset_transforms"]["indices"])}
+    for part, items in reads.items():
+        assert items * per_item < C.CHECK_PART_TIMEOUT_S / 2, (part, items, per_item)
 
 
 # --- judges: dataset items (1.2) -------------------------------------------------------------
@@ -522,45 +539,51 @@ def _items_case(image, seed=3):
                 "raw": [want], "tensor": [tensor]}
     given = image(row)
     data = {"raw": [{"describe": common.describe(given), "label": 3,
-                     "label_describe": common.describe(3), "image": child._pixels(given)}],
-            "tensor": [{"describe": common.describe(tensor), "label": 3, "image": tensor}]}
+                     "label_describe": common.describe(3), "image": child._pixels(given)}]}
     return data, expected
 
 
-def test_items_judge_accepts_every_faithful_form_of_the_image():
-    """1.2 checks that the pixels are the file's, in the right order: HWC or CHW, numpy or
-    tensor (or PIL), uint8 or float scaled to [0, 1]."""
+def test_items_judge_accepts_every_exact_form_of_the_image():
+    """1.2 checks that the pixels are the file's, in the right order: HWC, CHW or the file's row;
+    numpy, tensor or PIL; integers, floats in [0, 1] or floats holding the values 0..255."""
     import numpy as np
     from PIL import Image
     hwc = lambda row: row.reshape(3, 32, 32).transpose(1, 2, 0)   # noqa: E731
-    faithful = {
+    exact = {
         "HWC uint8 numpy": hwc,
         "CHW uint8 numpy": lambda row: row.reshape(3, 32, 32),
         "CHW uint8 tensor": lambda row: torch.from_numpy(row.reshape(3, 32, 32)),
         "HWC uint8 tensor": lambda row: torch.from_numpy(np.ascontiguousarray(hwc(row))),
         "CHW float tensor (ToTensor)": lambda row: torch.from_numpy(row.reshape(3, 32, 32)).float() / 255,
         "HWC float64 numpy / 255.0": lambda row: hwc(row) / 255.0,
+        "CHW float tensor of the values 0..255": lambda row: torch.from_numpy(row.reshape(3, 32, 32)).float(),
+        "HWC float32 numpy of the values 0..255": lambda row: hwc(row).astype("float32"),
+        "HWC int64 numpy": lambda row: hwc(row).astype("int64"),
+        "the file's row": lambda row: row,
+        "the file's row as a tensor": lambda row: torch.from_numpy(row.copy()),
         "PIL image": lambda row: Image.fromarray(np.ascontiguousarray(hwc(row))),
     }
-    for name, image in faithful.items():
+    for name, image in exact.items():
         assert dataset.judge_items(*_items_case(image)) == [], name
 
 
-def test_items_judge_refuses_scrambled_or_unscaled_images_in_the_image_types_words():
+def test_items_judge_refuses_lost_or_reordered_pixels_and_says_what_differs():
     hwc = lambda row: row.reshape(3, 32, 32).transpose(1, 2, 0)   # noqa: E731
     scrambled = dataset.judge_items(*_items_case(lambda row: row.reshape(32, 32, 3)))
     assert len(scrambled) == 1 and "pixel values differ" in scrambled[0]
-    flat = dataset.judge_items(*_items_case(lambda row: row))
-    assert "shape (3072,)" in flat[0]
-    unscaled = dataset.judge_items(*_items_case(lambda row: hwc(row).astype("float32")))
-    assert "dtype float32" in unscaled[0] and "[0, 1]" in unscaled[0] and "torch." not in unscaled[0]
-    numpy_int = dataset.judge_items(*_items_case(lambda row: hwc(row).astype("int64")))
-    assert "dtype int64; expected uint8" in numpy_int[0] and "torch." not in numpy_int[0]
-    tensor_int = dataset.judge_items(*_items_case(lambda row: torch.from_numpy(row.astype("int64"))
-                                                  .reshape(3, 32, 32)))
-    assert "dtype torch.int64; expected torch.uint8" in tensor_int[0]
+    assert "reshaped to (32, 32, 3) directly" in scrambled[0]
+    bgr = dataset.judge_items(*_items_case(lambda row: hwc(row)[:, :, ::-1].copy()))
+    assert "reverse order" in bgr[0]
+    swapped = dataset.judge_items(*_items_case(lambda row: row.reshape(3, 32, 32).transpose(2, 1, 0)))
+    assert "rows and columns are swapped" in swapped[0]
     halved = dataset.judge_items(*_items_case(lambda row: torch.from_numpy(row.reshape(3, 32, 32)).float() / 510))
     assert "pixel values differ" in halved[0]
+    doubled = dataset.judge_items(*_items_case(lambda row: hwc(row).astype("float32") * 2))
+    assert "dtype float32 with values from" in doubled[0] and "torch." not in doubled[0]
+    wide = dataset.judge_items(*_items_case(lambda row: row.reshape(32, 96)))
+    assert "shape (32, 96)" in wide[0]
+    boolean = dataset.judge_items(*_items_case(lambda row: torch.from_numpy(hwc(row) > 127)))
+    assert "dtype torch.bool; expected torch.uint8" in boolean[0]
 
 
 # --- test() checks: one defect, one deduction --------------------------------------------------

@@ -26,29 +26,18 @@ def loader_cases(args):
     return [guard(loader_case, *case) for case in args["cases"]]
 
 
-def _real_dataset(path):
-    """(the submission's dataset, None), or if it raises (the grader's, why): 2.2 judges the loader only."""
-    import submitted
-    try:
-        dataset = submitted.build_dataset([path], transform=submitted.get_preprocess_transform("test"))
-        dataset[0]
-        return dataset, None
-    except Exception as exc:
-        rows, labels = fixtures.read_batch(path)
-        own = TensorDataset(fixtures.rows_to_tensor(rows), torch.as_tensor(labels, dtype=torch.int64))
-        return own, f"{type(exc).__name__}: {exc}"
-
-
 def loader_real(args):
+    """The student's build_dataloader over the grader's own dataset of the file (ToTensor images,
+    int labels): 2.2 judges the loader alone; the student's dataset is 1.x's business."""
     import submitted
-    dataset, fallback = _real_dataset(f"{DATA_DIR}/{args['file']}")
+    rows, labels = fixtures.read_batch(f"{DATA_DIR}/{args['file']}")
+    dataset = TensorDataset(fixtures.rows_to_tensor(rows), torch.as_tensor(labels, dtype=torch.int64))
     loader = submitted.build_dataloader(dataset, {"batch_size": args["batch_size"], "shuffle": False})
     batch = next(iter(loader))
     if not isinstance(batch, (tuple, list)) or len(batch) != 2:
         return {"batch": describe(batch)}
     images, labels = batch
-    return {**({"fallback": fallback} if fallback else {}),
-            "batch": describe(batch), "dataset_length": len(dataset), "loader_length": len(loader),
+    return {"batch": describe(batch), "dataset_length": len(dataset), "loader_length": len(loader),
             "images": describe(images), "labels": describe(labels),
             "label_values": torch.as_tensor(labels).reshape(-1).tolist()
             if isinstance(labels, torch.Tensor) else None}
