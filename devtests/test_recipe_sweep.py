@@ -64,6 +64,7 @@ def _tiny_data():
     S.Recipe("flip_two_layer_named", flip="tensor", batch_size=64, head="two", backbone="named"),
     S.Recipe("pilflip_meanstd_sgd_children", flip="pil", batch_size=64, norm="meanstd",
              optimizer="SGD", lr=0.1, backbone="children"),
+    S.Recipe("logits_head_b4_sgd", head="logits", batch_size=4, optimizer="SGD", lr=1e-3),
 ], ids=lambda r: r.name)
 def test_the_feature_shortcut_trains_the_same_head_as_the_whole_network(recipe):
     torch.set_num_threads(C.PROBE_THREADS)

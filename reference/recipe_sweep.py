@@ -51,7 +51,8 @@ class Recipe:
     epochs: int = 1
     norm: str = "none"               # "none" (ToTensor alone), "half" (Normalize 0.5), "meanstd"
     flip: str = "none"               # "none", "tensor" (after ToTensor), "pil" (before, via ToPILImage)
-    head: str = "linear"             # "linear" (512 -> 8) or "two" (512 -> 256 -> ReLU -> 8)
+    head: str = "linear"             # "linear" (512 -> 8), "two" (512 -> 256 -> ReLU -> 8) or
+                                     # "logits" (10 -> 8, on the backbone's own frozen fc)
     backbone: str = "fc"             # "fc" (replace fc), "children" (children()[:-1]), "named" (by hand)
     override: bool = True            # FinetuneNet.train() keeps frozen batch norm in eval mode
     max_batches: int = 0             # flawed: training stops after this many batches (0: never)
@@ -72,6 +73,15 @@ RECIPES = (
     Recipe("two_layer_adam1e-3_b128_2ep_flip", head="two", epochs=2, flip="tensor"),
     Recipe("two_layer_sgd5e-2_m0.9_b256_no_override_half", optimizer="SGD", lr=5e-2, head="two",
            batch_size=256, override=False, norm="half"),
+    # PyTorch's CIFAR-10 tutorial: batch size 4, one epoch, with and without the train() override
+    # (without it, batch norm keeps updating its running statistics from 4 images at a time).
+    Recipe("tutorial_sgd1e-3_m0.9_b4", optimizer="SGD", lr=1e-3, batch_size=4),
+    Recipe("tutorial_sgd1e-3_m0.9_b4_no_override", optimizer="SGD", lr=1e-3, batch_size=4,
+           override=False),
+    Recipe("tutorial_adam1e-3_b4", batch_size=4),
+    Recipe("tutorial_adam1e-3_b4_no_override", batch_size=4, override=False),
+    # The original MP's 10-way fc kept, and a head on its 10 logits.
+    Recipe("logits_head_adam1e-3_b128", head="logits"),
     # Flawed but working (plain SGD, small rate, one epoch; a debugging `break`): the lower tiers.
     Recipe("flawed_sgd1e-3_no_momentum_b256", optimizer="SGD", lr=1e-3, momentum=0.0,
            batch_size=256, kind="flawed"),
@@ -119,6 +129,9 @@ class Net(nn.Module):
         base = resnet18(pretrained=True)
         for p in base.parameters():
             p.requires_grad = False
+        if recipe.head == "logits":
+            self.net = nn.Sequential(base, nn.Linear(10, C.NUM_CLASSES))
+            return
         head = (nn.Linear(512, C.NUM_CLASSES) if recipe.head == "linear" else
                 nn.Sequential(nn.Linear(512, 256), nn.ReLU(), nn.Linear(256, C.NUM_CLASSES)))
         if recipe.backbone == "fc":
@@ -211,6 +224,7 @@ class FeatureCache:
         self.rows = {"train": train_rows, "hidden": hidden_rows}
         self.features, self.seconds, self.images = {}, 0.0, 0
         self.backbone = resnet18(pretrained=True)
+        self.fc = self.backbone.fc              # for heads on the backbone's logits
         self.backbone.fc = nn.Identity()
         self.backbone.eval()
 
@@ -226,6 +240,11 @@ class FeatureCache:
             self.images += len(rows)
             self.features[key] = torch.cat(out)
         return self.features[key]
+
+    def logits(self, features):
+        with torch.no_grad():
+            return torch.cat([self.fc(features[i:i + EVAL_BATCH])
+                              for i in range(0, len(features), EVAL_BATCH)])
 
     def seconds_per_image(self):
         return self.seconds / self.images
@@ -259,6 +278,9 @@ def run_on_features(recipe, seed, train_labels, hidden_labels, cache):
     plain = cache.get("train", recipe.norm)
     mirrored = cache.get("train", recipe.norm, flip=True) if flip else None
     hidden = cache.get("hidden", recipe.norm)
+    if recipe.head == "logits":
+        plain, hidden = cache.logits(plain), cache.logits(hidden)
+        mirrored = cache.logits(mirrored) if flip else None
     seed_like_the_grader(seed)
     start = time.perf_counter()
     loader = DataLoader(Features(plain, mirrored, train_labels), batch_size=recipe.batch_size,

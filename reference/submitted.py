@@ -96,11 +96,13 @@ class CIFAR10(Dataset):
             idx:    an integer, used to index into your data.
 
         Outputs:
-            y:      a tuple (image, label). Without a transform, the image is the file's image
-                    as a 32x32x3 (HWC) uint8 numpy array; with one, whatever the transform
-                    returns for that array (a (3, 32, 32) float tensor for the transforms of
-                    get_preprocess_transform). The label is an int in 0..7 (after
-                    target_transform, if any).
+            y:      a tuple (image, label). Without a transform, the image is the file's image,
+                    usually as a 32x32x3 (HWC) uint8 numpy array (any form that keeps every
+                    pixel in place is accepted: HWC or CHW; numpy, tensor or PIL; uint8, floats
+                    in [0, 1] or floats holding 0..255; or the file's row of 3072 values). With
+                    a transform, whatever the transform returns for the HWC uint8 array (a
+                    (3, 32, 32) float tensor for the transforms of get_preprocess_transform).
+                    The label is an int in 0..7 (after target_transform, if any).
         """
         ################# Your Code Starts Here #################
         # 3 planes of 32x32 (R, G, B) -> a 32x32x3 (HWC) image, as ToTensor expects.
