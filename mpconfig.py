@@ -175,8 +175,8 @@ CHECKS_MIN_S = 60
 RUN_MODEL_MIN_S = 150
 STAGE_MIN_S = 5
 # Start-up, import check and checks of a correct submission at 1 CPU / 1.5 GB, rounded up: what
-# the student README subtracts from the timeout when it states run_model's limit. Session 5's
-# rehearsals: the grade took 116 s, run_model 88 s of it, so 28 s went to everything else.
+# the student README subtracts from the timeout when it states run_model's limit. A rehearsal
+# there (python -m grader rehearse, docs/figures.md): the grade took 88 s, run_model 61 s of it.
 TYPICAL_EARLIER_STAGES_S = 40
 # The smallest Gradescope container the grader supports (memory, MB): below it the grader says
 # so at start and gives "grader error, contact staff", not a zero for the student's code.
