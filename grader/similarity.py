@@ -1,18 +1,16 @@
 """Code similarity across a course's submissions: the pairs that share far more than the stub.
 
-    python -m grader similarity EXPORT_DIR --out DIR     # DIR/similarity.md and DIR/similarity.html
+    python -m grader similarity EXPORT_DIR --out DIR     # grader/similarity_cli.py
 
 `grader regrade` runs the same check after the grades (its report's last section; --no-similarity
-turns it off). Fingerprints are copydetect's (winnowing on pygments tokens, so renamed variables
+turns it off). Both hand it the submissions found by regrade's export walker. Fingerprints are copydetect's (winnowing on pygments tokens, so renamed variables
 and reordered functions still match); the stub, generated from the reference, is boilerplate.
 A pair's two scores: the share of each file's own code (beyond the stub) found in the other;
 pairs are ranked by their mean. What is listed, and why the threshold: docs/similarity.md.
 """
-import argparse
 import ast
 import bisect
 import io
-import sys
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -21,7 +19,6 @@ import numpy as np
 
 import mpconfig as C
 from grader.atomic_write import write_text
-from grader.regrade import RegradeError, find_submissions, submission_root
 
 SUBMITTED = "submitted.py"
 HTML_NAME = "similarity.html"
@@ -61,7 +58,7 @@ class Result:
     pairs: list             # every pair scored exactly, best first
     listed: list            # those at or above the threshold, at most SIMILARITY_MAX_LISTED
     above: int              # how many reached the threshold in all
-    compared_pairs: int     # pairs of compared submissions
+    compared_pairs: int     # pairs of compared submissions with code beyond the stub
     exact_pairs: int = 0    # of them, those past the prefilter (scored by compare_files)
 
     def section(self, html_name=None, html_error=None):
@@ -75,8 +72,9 @@ def stub_text():
 
 
 def read_entry(name, folder, student):
+    """`folder`: where the student's submitted.py should be (regrade.submission_root)."""
     entry = Entry(name=name, student=student.get("name", ""))
-    path = submission_root(folder) / SUBMITTED
+    path = folder / SUBMITTED
     if not path.is_file():
         found = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*")
                        if p.is_file() and p.name != "submission_metadata.yml")
@@ -102,13 +100,13 @@ def read_entry(name, folder, student):
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
         text = data.decode("utf-8", errors="replace")
-        entry.notes.append(f"not UTF-8 (byte {exc.start}): compared with the undecodable bytes replaced")
+        entry.notes.append(f"not UTF-8 (byte {exc.start}): read with the undecodable bytes replaced")
     try:
         ast.parse(text)
     except SyntaxError as exc:
-        entry.notes.append(f"not valid Python (line {exc.lineno}: {exc.msg}): compared by its tokens")
+        entry.notes.append(f"not valid Python (line {exc.lineno}: {exc.msg}): tokenized anyway")
     except ValueError as exc:      # e.g. a NUL in the source (not reached: NULs are skipped above)
-        entry.notes.append(f"not valid Python ({exc}): compared by its tokens")
+        entry.notes.append(f"not valid Python ({exc}): tokenized anyway")
     entry.text = text
     return entry
 
@@ -180,13 +178,12 @@ def score_pairs(entries):
         if shared:
             pairs.append(Pair(a, b, float(sa), float(sb), int(shared), slices_a, slices_b))
     pairs.sort(key=lambda p: (-p.mean, -p.shared, p.a.name, p.b.name))
-    compared = sum(e.fp is not None for e in entries)
-    return pairs, compared * (compared - 1) // 2, len(todo)
+    return pairs, len(live) * (len(live) - 1) // 2, len(todo)
 
 
-def read_all(export_dir):
-    """An Entry per submission of a Gradescope export, fingerprinted; RegradeError for bad input."""
-    entries = [read_entry(name, folder, student) for name, folder, student in find_submissions(export_dir)]
+def read_all(submissions):
+    """An Entry per (name, folder holding submitted.py, student dict), fingerprinted."""
+    entries = [read_entry(name, folder, student) for name, folder, student in submissions]
     fingerprint_all(entries)
     return entries
 
@@ -197,9 +194,9 @@ def result_of(entries):
     return Result(entries, pairs, above[:C.SIMILARITY_MAX_LISTED], len(above), compared, exact)
 
 
-def check(export_dir):
-    """Read, fingerprint and compare every submission of a Gradescope export; RegradeError for bad input."""
-    return result_of(read_all(export_dir))
+def check(submissions):
+    """Read, fingerprint and compare every submission: [(name, folder holding submitted.py, student)]."""
+    return result_of(read_all(submissions))
 
 
 def line_ranges(text, slices, count=C.SIMILARITY_REGIONS):
@@ -321,29 +318,3 @@ def write_outputs(result, md_path, html_path, title):
     lines = [f"# {title}", "", f"Written {when}.", ""] + section(result, html_name, html_error)
     write_text(md_path, "\n".join(lines).rstrip() + "\n")
     return md_path
-
-
-def add_parser(subparsers):
-    p = subparsers.add_parser("similarity", help="flag submissions of a Gradescope export that share "
-                                                 "far more code than the stub (no grading)",
-                              description=__doc__.split("\n\n")[0])
-    p.add_argument("export_dir", type=Path, help="folder with one sub-folder per submission")
-    p.add_argument("--out", type=Path, default=Path("similarity"),
-                   help=f"folder to write {MD_NAME} and {HTML_NAME} into (made if missing)")
-    p.set_defaults(func=main)
-    return p
-
-
-def main(args):
-    try:
-        result = check(args.export_dir)
-    except RegradeError as exc:
-        print(f"similarity: {exc}", file=sys.stderr)
-        return 2
-    args.out.mkdir(parents=True, exist_ok=True)
-    md = write_outputs(result, args.out / MD_NAME, args.out / HTML_NAME,
-                       f"Code similarity: {args.export_dir.name}")
-    skipped = sum(e.fp is None for e in result.entries)
-    print(f"similarity: {len(result.entries)} submissions, {result.above} pair(s) at or above "
-          f"{C.SIMILARITY_THRESHOLD:.2f}" + (f", {skipped} skipped" if skipped else "") + f"; see {md}")
-    return 0

@@ -124,12 +124,13 @@ def make_export(root, count, seed=0):
 
 def run(counts, seed=0):
     from grader import similarity as S
+    from grader.similarity_cli import export_submissions
     rows = []
     for n in counts:
         with tempfile.TemporaryDirectory(prefix="mp09-similarity-") as tmp:
             mean_size = make_export(Path(tmp) / "export", n, seed)
             t0 = time.perf_counter()
-            entries = S.read_all(Path(tmp) / "export")
+            entries = S.read_all(export_submissions(Path(tmp) / "export"))
             t1 = time.perf_counter()
             res = S.result_of(entries)
             t2 = time.perf_counter()
