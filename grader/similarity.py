@@ -11,6 +11,7 @@ pairs are ranked by their mean. What is listed, and why the threshold: docs/simi
 import ast
 import bisect
 import io
+import warnings
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -144,8 +145,7 @@ def shared_counts(fps):
     if not any(len(a) for a in arrays):
         return counts
     owner = np.concatenate([np.full(len(a), i) for i, a in enumerate(arrays)])
-    values, inverse, freq = np.unique(np.concatenate(arrays), return_inverse=True, return_counts=True)
-    counts[np.arange(n), np.arange(n)] = [len(a) for a in arrays]
+    _, inverse, freq = np.unique(np.concatenate(arrays), return_inverse=True, return_counts=True)
     keep = freq[inverse] > 1          # a fingerprint of one file only is shared by no pair
     cols = np.unique(inverse[keep], return_inverse=True)[1]
     rows = owner[keep]
@@ -301,7 +301,9 @@ def write_html(result, path):
         det.similarity_matrix[j, i] = (p.score_b, p.score_a)
         det.token_overlap_matrix[i, j] = det.token_overlap_matrix[j, i] = p.shared
         det.slice_matrix[(p.a.fp.filename, p.b.fp.filename)] = [p.slices_a, p.slices_b]
-    html = det.generate_html_report(output_mode="return")
+    with warnings.catch_warnings():  # copydetect 0.5.0 reads its template with a deprecated call
+        warnings.simplefilter("ignore", DeprecationWarning)
+        html = det.generate_html_report(output_mode="return")
     write_text(path, html)
     return path
 
