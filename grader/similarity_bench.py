@@ -1,6 +1,8 @@
-"""Time the similarity check on synthetic courses (the figure in docs/similarity.md).
+"""Time the similarity check on synthetic courses, and measure the spread among independent
+solutions (the two figures in docs/similarity.md).
 
     python -m grader.similarity_bench [--counts 250 500 1000] [--seed 0]
+    python -m grader.similarity_bench --spread DIR --stub FILE   # every DIR/*.py against every other
 
 Each synthetic submission (about 10 KB) is the reference solution with each solution region
 kept (probability KEEP) or replaced by generated code of its own, its local names renamed at
@@ -144,11 +146,88 @@ def run(counts, seed=0):
     return rows
 
 
+def spread(folder, stub):
+    """Scores of every pair of folder/*.py (independent solutions), `stub` as boilerplate."""
+    import itertools
+    from statistics import NormalDist, mean, median, quantiles, stdev
+
+    import numpy as np
+    from copydetect import compare_files
+
+    from grader import similarity as S
+    boiler = np.array(sorted(S._fingerprint("stub.py", Path(stub).read_text(encoding="utf-8")).hashes))
+    fps = {p.stem: S._fingerprint(p.name, p.read_text(encoding="utf-8"), boiler)
+           for p in sorted(Path(folder).glob("*.py")) if p.resolve() != Path(stub).resolve()}
+    scores = {"mean": [], "smaller": [], "larger": []}
+    best = (0, "", "")
+    for a, b in itertools.combinations(fps, 2):
+        _, (sa, sb), _ = compare_files(fps[a], fps[b])
+        scores["mean"].append((sa + sb) / 2)
+        scores["smaller"].append(min(sa, sb))
+        scores["larger"].append(max(sa, sb))
+        best = max(best, ((sa + sb) / 2, a, b))
+    print(f"{len(fps)} files, {len(scores['mean'])} pairs; most similar: {best[1]} and {best[2]} ({best[0]:.3f})")
+    for name, v in scores.items():
+        q = quantiles(v, n=20)
+        print(f"{name} of the two: median {median(v):.3f}, 90th percentile {q[17]:.3f}, "
+              f"95th {q[18]:.3f}, largest {max(v):.3f}")
+    m, sd = mean(scores["mean"]), stdev(scores["mean"])
+    for students in (100, 500):
+        pairs = students * (students - 1) // 2
+        print(f"normal fit (mean {m:.3f}, sd {sd:.3f}): largest of {pairs:,} independent pairs "
+              f"({students} students) near {m + NormalDist().inv_cdf(1 - 1 / pairs) * sd:.3f}")
+    # Each file against disguised copies of itself: what a copy scores, and its shared-fingerprint share.
+    listed_shares = []
+    for every in (8, 4, 2):
+        worst = 1.0
+        for p in sorted(Path(folder).glob("*.py")):
+            if p.stem not in fps:
+                continue
+            for seed in range(3):
+                copy = S._fingerprint("copy.py", padded(p.read_text(encoding="utf-8"), every,
+                                                        random.Random(seed)), boiler)
+                _, (sa, sb), _ = compare_files(fps[p.stem], copy)
+                shared = len(fps[p.stem].hashes & copy.hashes)
+                share = (shared / len(fps[p.stem].hashes) + shared / len(copy.hashes)) / 2
+                worst = min(worst, (sa + sb) / 2)
+                if (sa + sb) / 2 >= C.SIMILARITY_THRESHOLD:
+                    listed_shares.append((share, share / ((sa + sb) / 2)))
+        print(f"copies with a statement inserted after every {every} lines of code: lowest mean {worst:.3f}")
+    print(f"{len(listed_shares)} copies at or above {C.SIMILARITY_THRESHOLD}: shared-fingerprint share "
+          f"at least {min(s for s, _ in listed_shares):.3f} (at least {min(r for _, r in listed_shares):.2f} "
+          "times their mean score)")
+
+
+def padded(text, every, rng):
+    """text with a meaningless assignment after every `every`-th simple line of code."""
+    out, n = [], 0
+    for line in text.splitlines():
+        out.append(line)
+        s = line.strip()
+        simple = (s and not s.startswith(("def ", "class ", "@", '"""', "else", "elif", "except",
+                                          "return", "raise", "#"))
+                  and not s.endswith((",", "(", "[", "{", "\\")) and s.count("(") == s.count(")")
+                  and s.count("[") == s.count("]"))
+        if simple:
+            n += 1
+            if n % every == 0:
+                indent = line[: len(line) - len(line.lstrip())] + ("    " if s.endswith(":") else "")
+                out.append(f"{indent}dbg_{rng.randint(0, 999)} = {rng.randint(0, 99)}")
+    return "\n".join(out) + "\n"
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--counts", type=int, nargs="+", default=[250, 500, 1000])
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--spread", type=Path, metavar="DIR", help="folder of independent solutions")
+    p.add_argument("--stub", type=Path, help="their stub (boilerplate), with --spread")
     args = p.parse_args(argv)
+    if args.spread:
+        if not args.stub:
+            p.error("--spread needs --stub")
+        spread(args.spread, args.stub)
+        return 0
     rows = run(args.counts, args.seed)
     print("\n| submissions | mean size | read + fingerprint | compare (pairs scored exactly) "
           "| report + HTML | total | pairs at or above the threshold |\n|---:|---:|---:|---:|---:|---:|---:|")
