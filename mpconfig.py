@@ -191,3 +191,25 @@ MIN_PYTHON = (3, 10)                        # Gradescope's image; devtests/test_
 GRADESCOPE_SIZES = ((0.5, 768), (1.0, 1536), (2.0, 3072), (4.0, 6144))
 REHEARSAL_SAMPLE_S = 0.2                    # how often a rehearsal samples the container's memory
 REHEARSAL_SUMMARY = DIST_DIR / "rehearsal.json"
+
+# --- Code similarity across a course (grader/similarity.py, docs/similarity.md) -----------------
+# copydetect's winnowing on pygments tokens (names become V, F, O, strings S; comments and blanks
+# dropped): a fingerprint is every SIMILARITY_K tokenized characters (the library's default noise
+# and guarantee thresholds, 25, so the window is 1 and every k-gram counts: runs are reproducible).
+SIMILARITY_K = 25
+# A pair is listed when the mean of its two scores (the share of each file's own code, beyond the
+# stub, also found in the other) reaches this. Measured on 14 public submissions of the original
+# MP (91 independent pairs): median 0.23, largest 0.46; a normal fit to them puts the largest of a
+# 100-student course's 4,950 pairs near 0.58. Copies with a statement inserted after every 2nd
+# line of code still scored 0.61 or more (docs/similarity.md).
+SIMILARITY_THRESHOLD = 0.60
+# ...and when the pair shares at least this many tokenized characters (the reference's train
+# loop is 42): two nearly empty submissions that wrote the same few obvious lines are not listed.
+SIMILARITY_MIN_SHARED = 150
+# Only pairs whose shared-fingerprint share (mean of the two, a cheap count over all pairs) reaches
+# this are compared exactly. Measured: 126 disguised copies scoring 0.6 or more had a share of
+# 0.315 or more (at least 0.47 times their score); independent pairs, 0.12-0.57 times their score.
+SIMILARITY_PREFILTER = 0.20
+SIMILARITY_MAX_LISTED = 100                 # pairs listed (and shown side by side), best first
+SIMILARITY_REGIONS = 3                      # longest shared regions named per file of a pair
+SIMILARITY_MAX_BYTES = 1_000_000            # a larger submitted.py is skipped, with the reason

@@ -18,8 +18,9 @@ import mpconfig as C
 CHECKED = ("grader", "reference", "models.py", "mpconfig.py", "dev.py", "submitted.py", "tests")
 TARGET = ".".join(map(str, C.MIN_PYTHON))
 # Packages that only the project's own venv has (requirements.txt): notebook, plotting, tests.
-# regrade (dask) runs on the instructor's machines, never inside Gradescope's container.
-DEV_ONLY = {"matplotlib", "pytest", "nbformat", "nbclient", "ipykernel", "dask", "distributed", "vermin"}
+# regrade (dask, copydetect) runs on the instructor's machines, never inside Gradescope's container.
+DEV_ONLY = {"matplotlib", "pytest", "nbformat", "nbclient", "ipykernel", "dask", "distributed", "vermin",
+            "copydetect"}
 
 
 def vermin_violations(paths):

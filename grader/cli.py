@@ -18,7 +18,8 @@ import mpconfig as C
 from grader.submission import reference_submission
 
 # Subcommands owned by other modules, registered when present: each has add_parser(subparsers).
-OPTIONAL_COMMANDS = ("grader.validate", "grader.regrade", "grader.regrade_bench", "grader.rehearse")
+OPTIONAL_COMMANDS = ("grader.validate", "grader.regrade", "grader.regrade_bench", "grader.rehearse",
+                     "grader.similarity_cli")
 
 
 def cmd_grade(args):

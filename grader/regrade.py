@@ -322,10 +322,11 @@ def dask_client(scheduler=None, workers=None, threads_per_grade=1):
 
 
 def regrade(export_dir, out_csv, *, scheduler=None, workers=None, threads_per_grade=1,
-            client=None, grade_command=None, progress=True, report=True):
+            client=None, grade_command=None, progress=True, report=True, similarity=True):
     """Grade every submission not yet in out_csv; returns all rows. `client`: a distributed.Client
     to use; `grade_command`: a cheap stand-in for the grader's command line ("{submission}",
-    "{results}" filled in) to test the machinery."""
+    "{results}" filled in) to test the machinery. `similarity`: the report ends with the code
+    similarity section (grader/similarity.py), its side-by-side view beside the report."""
     if workers is not None and workers < 1:
         raise RegradeError(f"--workers must be at least 1, got {workers}")
     if threads_per_grade < 1:
@@ -343,9 +344,33 @@ def regrade(export_dir, out_csv, *, scheduler=None, workers=None, threads_per_gr
             _grade_all(c, pending, sink, len(subs), threads_per_grade, grade_command, progress)
     write_histogram(sink.rows, histogram_path(out_csv))
     if report:
+        extra = similarity_section(export_dir, out_csv) if similarity else []
         regrade_report.write_report(report_path(out_csv), sink.rows, results_dir(out_csv),
-                                    histogram_path(out_csv), key=KEY, test_prefix=TEST_PREFIX)
+                                    histogram_path(out_csv), key=KEY, test_prefix=TEST_PREFIX,
+                                    extra=extra)
     return sink.rows
+
+
+def similarity_html_path(csv_path):
+    return Path(csv_path).with_name(Path(csv_path).stem + "_similarity.html")
+
+
+def similarity_section(export_dir, out_csv):
+    """The report's similarity section (and its HTML view beside the report); never raises."""
+    from grader import similarity  # loaded on use: only a report needs it
+    try:
+        result = similarity.check([(name, submission_root(folder), student)
+                                   for name, folder, student in find_submissions(export_dir)])
+        html_name, html_error = None, None
+        if result.listed:
+            try:
+                html_name = similarity.write_html(result, similarity_html_path(out_csv)).name
+            except Exception as exc:
+                html_error = f"{type(exc).__name__}: {exc}"
+        return result.section(html_name, html_error)
+    except Exception as exc:  # the grades and the rest of the report stand without it
+        log.warning("regrade: the similarity check failed: %s: %s", type(exc).__name__, exc)
+        return ["## Code similarity", "", f"The check failed: {type(exc).__name__}: {exc}", ""]
 
 
 def report_path(csv_path):
@@ -432,6 +457,8 @@ def add_parser(subparsers):
                    help="threads of each grade and its probes (default 1)")
     p.add_argument("--no-report", dest="report", action="store_false",
                    help="skip the instructor report")
+    p.add_argument("--no-similarity", dest="similarity", action="store_false",
+                   help="leave the code similarity section out of the report")
     # For the tests: a cheap stand-in for the grader (JSON list; "{submission}", "{results}").
     p.add_argument("--grade-command", type=json.loads, default=None, help=argparse.SUPPRESS)
     p.set_defaults(func=main)
@@ -442,7 +469,7 @@ def main(args):
     try:
         rows = regrade(args.export_dir, args.out, scheduler=args.scheduler, workers=args.workers,
                        threads_per_grade=args.threads_per_grade, grade_command=args.grade_command,
-                       report=args.report)
+                       report=args.report, similarity=args.similarity)
     except RegradeError as exc:
         print(f"regrade: {exc}", file=sys.stderr)
         return 2

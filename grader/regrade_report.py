@@ -242,8 +242,10 @@ def trouble_section(rows, results_by_name, key):
     return out + [""]
 
 
-def write_report(path, rows, results_dir, histogram=None, *, key="submission", test_prefix="test "):
-    """Write the Markdown report (and its accuracy plot) for `rows`; returns its path."""
+def write_report(path, rows, results_dir, histogram=None, *, key="submission", test_prefix="test ",
+                 extra=()):
+    """Write the Markdown report (and its accuracy plot) for `rows`, then the lines of `extra`
+    (the similarity section); returns its path."""
     path = Path(path)
     results_by_name = load_results(results_dir, [r.get(key, "") for r in rows
                                                  if r.get("status") == "graded"])
@@ -257,6 +259,7 @@ def write_report(path, rows, results_dir, histogram=None, *, key="submission", t
     lines += tests_section(results_by_name)
     lines += accuracy_section(results_by_name, path.with_name(path.stem + "_accuracy.png"))
     lines += trouble_section(rows, results_by_name, key)
+    lines += list(extra)
     text = "\n".join(lines).rstrip() + "\n"
     write_text(path, text)
     return path
