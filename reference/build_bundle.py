@@ -191,14 +191,9 @@ def run_model_limit_text():
             "\"run_model() did not finish within its time limit of N s on this machine\"")
 
 
-# Download sizes for Linux x86-64 and Python 3.11 (`pip install --dry-run --report` over requirements.txt,
-# then each chosen wheel's size). PyTorch's CPU index was unreachable there, so the CPU size is
-# approximate: its torch 2.13.0+cpu wheel for the same platform is 192 MB (a copy kept there).
-CPU_TRIED = ("The machine that built this folder cannot reach PyTorch's index: there, these steps "
-             "were tried with an earlier CPU build, torch 2.13.0+cpu, which the second step kept, "
-             "with no CUDA package. The sizes are for Linux and Python 3.11.")
-DEFAULT_DOWNLOAD = "3.1 GB to download (82 packages, 2.5 GB of them NVIDIA's CUDA libraries), about 5.5 GB once installed"
-CPU_DOWNLOAD = "about 0.26 GB to download (torch about 0.19 GB, everything else 0.07 GB)"
+# Download sizes for Linux x86-64 and Python 3.11: docs/figures.md says how they were measured.
+DEFAULT_DOWNLOAD = "about 3.1 GB to download (78 packages, 2.5 GB of them NVIDIA's CUDA libraries)"
+CPU_DOWNLOAD = "about 0.27 GB to download (torch about 0.19 GB, everything else 0.08 GB)"
 
 
 def install_text(cpu_torch):
@@ -224,7 +219,7 @@ def install_text(cpu_torch):
                  f"    .venv/bin/python -m pip install {cpu_pins} --index-url {CPU_INDEX}\n"
                  f"{steps}\n\n"
                  "The second command keeps the CPU build, since `torch==X` in requirements.txt "
-                 "accepts `X+cpu`. (" + CPU_TRIED + ")")
+                 "accepts `X+cpu`.")
     return "\n".join([default, "", steps, "", other])
 
 
