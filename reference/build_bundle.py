@@ -29,7 +29,7 @@ from reference.make_stubs import make_stubs  # noqa: E402
 
 README_TEMPLATE = C.ROOT / "reference" / "student_README.md"
 # What a student installs (the bundle's requirements.txt): requirements.txt's pins for what the MP
-# uses, with Python 3.10's own where a pin needs 3.11 (devtests/test_bundle.py checks both).
+# uses, with Python 3.10's own where a pin needs 3.11 (devtests/test_python_version.py checks both).
 STUDENT_REQUIREMENTS = C.ROOT / "requirements-student.txt"
 STUDENT_PYTHONS = ("3.10", "3.13")   # the oldest and newest Python the student install resolves on
 SUITES = C.ROOT / "grader" / "suites"
