@@ -166,13 +166,11 @@ def render_readme(cpu_torch=False):
         raise BundleError(f"{README_TEMPLATE}: bad or unknown placeholder {exc}") from exc
 
 
-# The reference's run_model() (one epoch and its test pass) on a 2-core machine: 34.7 s idle
-# (median of 3, `python -m grader bench reference`, session 6, with the channels-last backbone);
-# before that speed-up, 1,003 s in one run beside six heavy jobs and 2 min 29 s in the notebook
-# on that busy machine (issue 14).
+# The reference's run_model() (one epoch and its test pass) on a 2-core machine: docs/figures.md,
+# "reference run_model()" (`python -m grader bench reference`); the idle figure is git's
+# (commit 842bb69) until docs/figures.md has an idle row.
 EPOCH_TIME = ("about 35 s when that machine was otherwise idle (run_model's whole run, its test "
-              "pass included), and from 2.5 to 17 minutes while it was shared with several other "
-              "heavy jobs (measured before a change that made the backbone 1.8 times faster)")
+              "pass included), and 4 to 5 minutes while other heavy jobs kept both its cores busy")
 
 
 def run_model_limit_text():
