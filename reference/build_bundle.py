@@ -170,7 +170,7 @@ def render_readme(cpu_torch=False):
 # "reference run_model()" (`python -m grader bench reference`); the idle figure is git's
 # (commit 842bb69) until docs/figures.md has an idle row.
 EPOCH_TIME = ("about 35 s when that machine was otherwise idle (run_model's whole run, its test "
-              "pass included), and 4 to 5 minutes while other heavy jobs kept both its cores busy")
+              "pass included), and 4 to 5.5 minutes while other heavy jobs kept both its cores busy")
 
 
 def run_model_limit_text():
