@@ -50,7 +50,7 @@ def test_exactly_the_public_files(built):
     assert set(files_in(bundle)) == expected
     assert json.loads((bundle / graded).read_text()) == B.graded_tests()
     for name in expected - {"submitted.py", "README.md", graded}:
-        source = {"resnet18.pt": C.CHECKPOINT}.get(name, C.ROOT / name)
+        source = {"resnet18.pt": C.CHECKPOINT, "requirements.txt": B.STUDENT_REQUIREMENTS}.get(name, C.ROOT / name)
         assert sha256(bundle / name) == sha256(source), name
 
 
@@ -209,10 +209,12 @@ def test_readme_states_backbone_time_and_install(built):
     assert f"torch=={versions['torch']}+cpu torchvision=={versions['torchvision']}+cpu --index-url {B.CPU_INDEX}" in readme
     assert B.DEFAULT_DOWNLOAD in readme and B.CPU_DOWNLOAD in readme
     assert "tests/run_notebook.py --output" in readme
+    # the Pythons the student requirements resolve on (test_python_version.py checks that they do)
+    assert f"## Set up (Python {B.STUDENT_PYTHONS[0]} to {B.STUDENT_PYTHONS[-1]})" in readme
 
 
 def test_cpu_torch_option_writes_requirements_for_the_cpu_build():
-    text = (C.ROOT / "requirements.txt").read_text()
+    text = B.STUDENT_REQUIREMENTS.read_text()
     cpu = B.cpu_requirements(text)
     lines = [line for line in cpu.splitlines() if line.strip() and not line.startswith("#")]
     assert lines[0] == f"--extra-index-url {B.CPU_INDEX}"

@@ -1,4 +1,4 @@
-"""Timings for the README (python -m grader bench ...), each the median of --runs runs.
+"""Timings for docs/figures.md (python -m grader bench ...), each the median of --runs runs.
 
     bench [grade]    grade the reference: seconds per suite, total seconds, peak memory
     bench data       a full data build into a temporary folder
@@ -6,11 +6,14 @@
                      (--seeds N: one run per seed 0..N-1, each of which must reach full credit)
     bench validate   grader/validate.py's own benchmark
 
-Every run is a fresh process, so no run's caches or peak memory leak into the next. Goals for
-`bench grade` on the 2-core dev machine: <= 60 s and <= 2.5 GB peak.
+Every run is a fresh process, so no run's caches or peak memory leak into the next. Each target
+ends with its figure as a row of docs/figures.md's table: figure, value, date (UTC), commit,
+machine (cores, CPU model, memory, container limits), command, conditions (1-minute load average
+at start and end). Goals for `bench grade` on 2 cores: <= 60 s and <= 2.5 GB peak.
 """
 import json
 import os
+import platform
 import random
 import shutil
 import statistics
@@ -21,6 +24,7 @@ import time
 from pathlib import Path
 
 import mpconfig as C
+from grader import container
 
 GOAL_SECONDS = 60
 GOAL_PEAK_MB = 2.5 * 1024
@@ -49,11 +53,70 @@ def _in_fresh_process(*worker_args):
         return json.loads(out.read_text())
 
 
+def commit():
+    """The checked-out commit, "+changes" when tracked files differ from it (the figure is then not
+    the commit's alone); "unknown" outside a git checkout."""
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=C.ROOT, capture_output=True,
+                              text=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=C.ROOT,
+                               capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return head + ("+changes" if dirty else "")
+
+
+def cpu_model():
+    """The CPU's model name as /proc/cpuinfo (and lscpu) give it."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"
+
+
+def machine():
+    """Cores, CPU model, memory, and the container's limits where a cgroup sets any."""
+    cores = len(os.sched_getaffinity(0))
+    try:
+        pages, page = os.sysconf("SC_PHYS_PAGES"), os.sysconf("SC_PAGE_SIZE")
+        memory = f", {pages * page / 2**30:.0f} GB RAM"
+    except (ValueError, OSError):
+        memory = ""
+    cpus, limit_mb = container.cpu_limit(), container.memory_limit_mb()
+    if cpus < cores or limit_mb is not None:
+        box = f"container {cpus:g} CPU / {limit_mb:.0f} MB" if limit_mb else f"container {cpus:g} CPU"
+    else:
+        box = "no container limit"
+    return f"{cores} cores, {cpu_model()}{memory}, {box}"
+
+
+class Figure:
+    """One row of docs/figures.md: started before the runs (load at start), printed after them."""
+
+    def __init__(self, command):
+        self.command = command
+        self.date, self.commit, self.machine = time.strftime("%Y-%m-%d", time.gmtime()), commit(), machine()
+        self.load_start = os.getloadavg()[0]
+
+    def row(self, figure, value):
+        conditions = f"1-min load {self.load_start:.1f} at start, {os.getloadavg()[0]:.1f} at end"
+        cells = [figure, value, self.date, self.commit, self.machine, f"`{self.command}`", conditions]
+        return "| " + " | ".join(cells) + " |"
+
+    def print_row(self, figure, value):
+        print("\nrow for docs/figures.md (figure | value | date | commit | machine | command | conditions):")
+        print(self.row(figure, value), flush=True)
+
+
 def _median(runs, key):
     return statistics.median(r[key] for r in runs)
 
 
 def bench_grade(runs):
+    figure = Figure(f"python -m grader bench grade --runs {runs}")
     results = []
     for i in range(runs):
         r = _in_fresh_process("_grade")
@@ -73,18 +136,29 @@ def bench_grade(runs):
     ok = total <= GOAL_SECONDS and peak <= GOAL_PEAK_MB and all(
         r["score"] == r["max_score"] for r in results)
     print("  within goals" if ok else "  NOT within goals (or the reference lost points)")
+    suites = ", ".join(f"{suite} {statistics.median(r['suites'].get(suite, 0.0) for r in results):.1f} s"
+                       for suite in results[0]["suites"])
+    figure.print_row(f"grading the reference, median of {runs}",
+                     f"{total:.1f} s (preload {_median(results, 'preload_s'):.1f} s, {suites}); "
+                     f"peak {peak:,.0f} MB (grader {_median(results, 'self_mb'):,.0f} + largest probe "
+                     f"{_median(results, 'children_mb'):,.0f})")
     return 0 if ok else 1
 
 
 def bench_data(runs):
+    figure = Figure(f"python -m grader bench data --runs {runs}")
     times = [_in_fresh_process("_data")["seconds"] for _ in range(runs)]
+    runs_text = ", ".join(f"{t:.1f}" for t in times)
     print(f"data build from the source archive, median of {runs}: {statistics.median(times):.1f} s "
-          f"(runs: {', '.join(f'{t:.1f}' for t in times)})")
+          f"(runs: {runs_text})")
+    figure.print_row(f"data build from the source archive, median of {runs}",
+                     f"{statistics.median(times):.1f} s (runs {runs_text} s)")
     return 0
 
 
 def bench_reference(runs, seeds=None):
     plan = list(range(seeds)) if seeds else [C.RUN_MODEL_SEED] * runs
+    figure = Figure("python -m grader bench reference " + (f"--seeds {seeds}" if seeds else f"--runs {runs}"))
     results = []
     for i, seed in enumerate(plan):
         r = _in_fresh_process("_reference", str(seed))
@@ -96,6 +170,10 @@ def bench_reference(runs, seeds=None):
     print(f"reference run_model(), median of {len(plan)}: {_median(results, 'seconds'):.1f} s, "
           f"hidden-batch accuracy {_median(results, 'accuracy'):.4f} (min {worst:.4f}; "
           f"full credit from {full_credit})")
+    seeds_text = f"seeds 0-{len(plan) - 1}" if seeds else f"seed {C.RUN_MODEL_SEED}"
+    figure.print_row(f"reference run_model(), median of {len(plan)} ({seeds_text}), {C.PROBE_THREADS} threads",
+                     f"{_median(results, 'seconds'):.1f} s; hidden accuracy {_median(results, 'accuracy'):.4f} "
+                     f"(min {worst:.4f}, max {max(r['accuracy'] for r in results):.4f})")
     return 0 if worst >= full_credit else 1
 
 
@@ -105,7 +183,12 @@ def bench_validate(args):
     except ImportError as exc:
         print(f"bench validate: grader/validate.py is not available ({exc})", file=sys.stderr)
         return 1
-    return validate.bench(args) or 0
+    figure = Figure("python -m grader bench validate")
+    start = time.monotonic()
+    code = validate.bench(args) or 0
+    figure.print_row(f"validate, whole catalogue, {C.VALIDATE_JOBS} entries at once",
+                     f"{time.monotonic() - start:,.0f} s, " + ("no mismatch" if code == 0 else f"exit {code}"))
+    return code
 
 
 def main(args):

@@ -1,11 +1,12 @@
 """Build the student bundle: dist/student/ and dist/student.zip.
 
-    python -m reference.build_bundle               # torch as requirements.txt pins it (PyPI)
+    python -m reference.build_bundle               # torch as requirements-student.txt pins it (PyPI)
     python -m reference.build_bundle --cpu-torch   # the bundle installs PyTorch's CPU-only build
 
 The bundle: the stubs (generated here, never the reference), models.py, resnet18.pt, the public
-data, the visible tests with graded_tests.json, the notebook, requirements.txt and a README rendered
-from reference/student_README.md. Files are picked by name, never a folder wholesale, so nothing else
+data, the visible tests with graded_tests.json, the notebook, requirements.txt (a copy of
+requirements-student.txt: Python 3.10 to 3.13) and a README rendered from
+reference/student_README.md. Files are picked by name, never a folder wholesale, so nothing else
 (hidden batch, grader, reference) can slip in; both outputs are renamed into place when complete.
 """
 import argparse
@@ -27,10 +28,14 @@ from grader.probes.cifar_batch import unpickle  # noqa: E402
 from reference.make_stubs import make_stubs  # noqa: E402
 
 README_TEMPLATE = C.ROOT / "reference" / "student_README.md"
+# What a student installs (the bundle's requirements.txt): requirements.txt's pins for what the MP
+# uses, with Python 3.10's own where a pin needs 3.11 (devtests/test_python_version.py checks both).
+STUDENT_REQUIREMENTS = C.ROOT / "requirements-student.txt"
+STUDENT_PYTHONS = ("3.10", "3.13")   # the oldest and newest Python the student install resolves on
 SUITES = C.ROOT / "grader" / "suites"
 GRADED_TESTS_FILE = "graded_tests.json"    # in the visible tests' folder; read by its conftest
 CPU_INDEX = "https://download.pytorch.org/whl/cpu"
-CPU_PACKAGES = ("torch", "torchvision")   # pinned in requirements.txt; "+cpu" builds on CPU_INDEX
+CPU_PACKAGES = ("torch", "torchvision")   # pinned in requirements-student.txt; "+cpu" builds on CPU_INDEX
 ZIP_DATE = (1980, 1, 1, 0, 0, 0)           # fixed, so the same inputs give the same zip
 STORED_SUFFIXES = {".pt", ""}              # weights and data batches barely compress: store them
 
@@ -122,7 +127,7 @@ def write_visible_tests(folder):
 
 
 def cpu_requirements(text):
-    """requirements.txt with torch and torchvision from PyTorch's CPU-only index ("+cpu" on Linux
+    """The student requirements with torch and torchvision from PyTorch's CPU-only index ("+cpu" on Linux
     and Windows; macOS wheels have no CUDA). PEP 440 lets "torch==X" match "X+cpu"."""
     lines, found = [f"--extra-index-url {CPU_INDEX}"], set()
     for line in text.splitlines():
@@ -153,7 +158,7 @@ def render_readme(cpu_torch=False):
         "accuracy_tiers": tiers + "\n- below the last tier: no points",
         "flip_images": f"{C.FLIP_CHECK_IMAGES:,}", "flip_gap": f"{C.FLIP_GAP_MAX:.2f}",
         "seed": C.RUN_MODEL_SEED, "epoch_time": EPOCH_TIME, "run_model_limit": run_model_limit_text(),
-        "install": install_text(cpu_torch),
+        "install": install_text(cpu_torch), "pythons": " to ".join(STUDENT_PYTHONS),
     }
     try:
         return string.Template(README_TEMPLATE.read_text()).substitute(facts)
@@ -161,13 +166,11 @@ def render_readme(cpu_torch=False):
         raise BundleError(f"{README_TEMPLATE}: bad or unknown placeholder {exc}") from exc
 
 
-# The reference's run_model() (one epoch and its test pass) on a 2-core machine: 34.7 s idle
-# (median of 3, `python -m grader bench reference`, session 6, with the channels-last backbone);
-# before that speed-up, 1,003 s in one run beside six heavy jobs and 2 min 29 s in the notebook
-# on that busy machine (issue 14).
+# The reference's run_model() (one epoch and its test pass) on a 2-core machine: docs/figures.md,
+# "reference run_model()" (`python -m grader bench reference`); the idle figure is git's
+# (commit 842bb69) until docs/figures.md has an idle row.
 EPOCH_TIME = ("about 35 s when that machine was otherwise idle (run_model's whole run, its test "
-              "pass included), and from 2.5 to 17 minutes while it was shared with several other "
-              "heavy jobs (measured before a change that made the backbone 1.8 times faster)")
+              "pass included), and 4 to 5.5 minutes while other heavy jobs kept both its cores busy")
 
 
 def run_model_limit_text():
@@ -186,14 +189,9 @@ def run_model_limit_text():
             "\"run_model() did not finish within its time limit of N s on this machine\"")
 
 
-# Download sizes for Linux x86-64 and Python 3.11 (`pip install --dry-run --report` over requirements.txt,
-# then each chosen wheel's size). PyTorch's CPU index was unreachable there, so the CPU size is
-# approximate: its torch 2.13.0+cpu wheel for the same platform is 192 MB (a copy kept there).
-CPU_TRIED = ("The machine that built this folder cannot reach PyTorch's index: there, these steps "
-             "were tried with an earlier CPU build, torch 2.13.0+cpu, which the second step kept, "
-             "with no CUDA package. The sizes are for Linux and Python 3.11.")
-DEFAULT_DOWNLOAD = "3.1 GB to download (82 packages, 2.5 GB of them NVIDIA's CUDA libraries), about 5.5 GB once installed"
-CPU_DOWNLOAD = "about 0.26 GB to download (torch about 0.19 GB, everything else 0.07 GB)"
+# Download sizes for Linux x86-64 and Python 3.11: docs/figures.md says how they were measured.
+DEFAULT_DOWNLOAD = "about 3.1 GB to download (78 packages, 2.5 GB of them NVIDIA's CUDA libraries)"
+CPU_DOWNLOAD = "about 0.27 GB to download (torch about 0.19 GB, everything else 0.08 GB)"
 
 
 def install_text(cpu_torch):
@@ -219,17 +217,17 @@ def install_text(cpu_torch):
                  f"    .venv/bin/python -m pip install {cpu_pins} --index-url {CPU_INDEX}\n"
                  f"{steps}\n\n"
                  "The second command keeps the CPU build, since `torch==X` in requirements.txt "
-                 "accepts `X+cpu`. (" + CPU_TRIED + ")")
+                 "accepts `X+cpu`.")
     return "\n".join([default, "", steps, "", other])
 
 
 def pinned(names):
-    """name -> version pinned as name==version in requirements.txt (lower-cased names)."""
-    text = require(C.ROOT / "requirements.txt", "part of the repository").read_text()
+    """name -> version pinned as name==version in the student requirements (lower-cased names)."""
+    text = require(STUDENT_REQUIREMENTS, "part of the repository").read_text()
     found = {m.group(1).lower(): m.group(2) for m in re.finditer(r"(?m)^\s*([A-Za-z0-9_.-]+)==([^\s;#]+)", text)}
     missing = [n for n in names if n not in found]
     if missing:
-        raise BundleError(f"requirements.txt pins no {', '.join(missing)} as NAME==VERSION")
+        raise BundleError(f"{STUDENT_REQUIREMENTS.name} pins no {', '.join(missing)} as NAME==VERSION")
     return {n: found[n] for n in names}
 
 
@@ -239,7 +237,7 @@ def bundle_files():
     files = {
         "models.py": require(C.ROOT / "models.py", "part of the repository"),
         "resnet18.pt": require(C.CHECKPOINT, "the pretrained checkpoint (reference/pretrain.py)"),
-        "requirements.txt": require(C.ROOT / "requirements.txt", "part of the repository"),
+        "requirements.txt": require(STUDENT_REQUIREMENTS, "part of the repository"),
         C.NOTEBOOK.name: require(C.NOTEBOOK, "generate it: python -m reference.make_notebook"),
     }
     for name in (*C.TRAIN_FILES, C.TEST_FILE, C.META_FILE):
