@@ -74,9 +74,10 @@ def _install_dirs():
 def scrub_paths(text):
     """`text` with every install path cut to what follows it ("torch/nn/modules/module.py"): a
     student never reads where Python or its packages are installed (in messages, warnings, output)."""
-    for folder in _install_dirs():
+    text = _INSTALL_PATH.sub("", text)
+    for folder in _install_dirs():   # an install folder of another shape (a distribution's)
         text = text.replace(str(folder) + os.sep, "")
-    return _INSTALL_PATH.sub("", text)
+    return text
 
 
 def _library_dirs():
@@ -237,9 +238,10 @@ def _stub_says(name):
 def _close_matches(name, defined):
     """Names `defined` has that look like `name` (test_model, Test), the stub's other names aside."""
     others = [n for n in defined if n not in STUB_DEFS and not n.startswith("__")]
-    same_case = [n for n in others if n.lower() == name.lower()]
-    return same_case + [n for n in difflib.get_close_matches(name, others, n=3, cutoff=0.6)
-                        if n not in same_case]
+    found = [n for n in others if n.lower() == name.lower()]
+    found += [n for n in others if name.lower() in n.lower() and n not in found]
+    found += [n for n in difflib.get_close_matches(name, others, n=3, cutoff=0.6) if n not in found]
+    return found[:3]
 
 
 def missing_name(exc):
