@@ -78,17 +78,23 @@ def _decode(data):
     """(text, None) as Python would read the source (its coding line, else UTF-8), or (None, why)."""
     try:
         encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)
+    except SyntaxError as exc:         # an unknown coding line, or bytes that are not UTF-8
+        if b"coding" in b"".join(data.splitlines(keepends=True)[:2]):
+            return None, str(exc)
+        encoding = "utf-8"
+    try:
         return data.decode(encoding), None
-    except SyntaxError as exc:       # an unknown coding line
-        return None, str(exc)
     except UnicodeDecodeError as exc:
         line = data[:exc.start].count(b"\n") + 1
         return None, f"byte {exc.object[exc.start:exc.start + 1]!r} on line {line} is not {exc.encoding}"
 
 
-def _syntax_problem(exc):
-    """The SyntaxError as Python prints it, with the file's name only: file, line, the line, a caret."""
+def _syntax_problem(exc, text):
+    """The SyntaxError as Python prints it, with the file's name only: file, line, the line, a caret.
+    The line is taken from `text` (Python may fill it in from a file of the error's name)."""
     exc.filename = SUBMISSION_FILE
+    lines = text.splitlines()
+    exc.text = lines[exc.lineno - 1] + "\n" if exc.lineno and 0 < exc.lineno <= len(lines) else None
     if exc.text and len(exc.text) > SNIPPET_CHARS:
         exc.text = exc.text[:SNIPPET_CHARS] + " ..."
         exc.offset = exc.end_offset = None
@@ -160,9 +166,10 @@ def diagnose(folder):
             "the stub, or export the notebook: File > Save and Export Notebook As > Executable Script).",
             f"Not run: {SUBMISSION_FILE} is a Jupyter notebook, not Python (see the summary at the top).")
     try:
-        compile(text, SUBMISSION_FILE, "exec", dont_inherit=True)
+        # A name no file has: Python would read the error's line from a file of that name.
+        compile(text, "<submitted.py>", "exec", dont_inherit=True)
     except SyntaxError as exc:         # IndentationError and TabError too
-        return _syntax_problem(exc)
+        return _syntax_problem(exc, text)
     except (ValueError, RecursionError, MemoryError):
         pass                           # left to the import check, which says it in the child
     if _normalised(text) == _normalised(stub_text()):
