@@ -147,3 +147,23 @@ def test_old_import_failure_output_is_flagged():
     text = ('  File "/root/.pyenv/versions/3.11.7/lib/python3.11/importlib/__init__.py", line 126, in '
             'import_module\n  File "<frozen importlib._bootstrap>", line 1204, in _gcd_import')
     assert len(leaks({"output": text, "tests": []})) == 2
+
+
+# --- a function the tests need is missing: said in the student's terms, in its own tests only -------
+@pytest.mark.slow
+def test_a_submission_without_test_loses_6_1_and_6_2_naming_it(tmp_path):
+    """The reference with test() named test_model (run_model cut short: its tests are not the point)."""
+    source = REFERENCE.replace("def test(", "def test_model(").replace(
+        "test(test_dataloader, model)", "test_model(test_dataloader, model)")
+    source += "\n\ndef run_model():\n    raise RuntimeError('not written yet')\n"
+    results = G.grade(folder_with(tmp_path, source))
+    R.validate(results)
+    tests = {t["number"]: t for t in results["tests"]}
+    lost = {n for n, t in tests.items() if t["score"] < t["max_score"]}
+    assert lost == {"6.1", "6.2", "7.1", "7.2", "7.3"}, lost
+    line = stub_definitions()["test"][0]
+    for n in ("6.1", "6.2"):
+        assert ("submitted.py defines no `test` function, and this test calls it. It defines "
+                "`test_model`: if that is the one, name it `test`. (the stub defines it at line "
+                f"{line}: def test(test_dataloader, model))") in tests[n]["output"], tests[n]["output"]
+    assert leaks(results) == []
