@@ -140,8 +140,13 @@ def diagnose(folder):
     path = Path(folder) / SUBMISSION_FILE
     if path.is_symlink():     # never quote a file it points to (the grader may run as root)
         return None
-    with open(path, "rb") as f:
-        data = f.read(SOURCE_MAX_BYTES + 1)
+    try:
+        with open(path, "rb") as f:
+            data = f.read(SOURCE_MAX_BYTES + 1)
+    except OSError as exc:
+        return UploadProblem(
+            f"The grader could not read your {SUBMISSION_FILE} ({exc.strerror or exc}): upload it again "
+            "as a plain file.", f"Not run: {SUBMISSION_FILE} could not be read (see the summary at the top).")
     if not data.strip():
         return UploadProblem(
             f"Your {SUBMISSION_FILE} is empty{'' if not data else ' (blank lines only)'}, so there "
