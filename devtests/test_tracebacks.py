@@ -198,6 +198,7 @@ def test_an_error_raised_in_the_grader_alone_shows_no_grader_frame():
      "UserWarning: x", "torch/nn/modules/module.py:12: UserWarning: x"),
     ('File "/usr/lib/python3.10/json/decoder.py", line 3', 'File "json/decoder.py", line 3'),
     ("C:\\Python311\\Lib\\site-packages\\numpy\\core.py", "numpy\\core.py"),
+    ("/tmp/box/scratch/grader/probes/fixtures.py:40: UserWarning: y", "the grader: UserWarning: y"),
 ])
 def test_install_paths_are_cut_from_any_text(text, cut):
     assert common.scrub_paths(text) == cut

@@ -71,10 +71,15 @@ def _install_dirs():
     return sorted((Path(d).resolve() for d in dirs if d), key=lambda d: -len(str(d)))
 
 
+# A grader file named in captured output (a library warning raised from a probe's line, say).
+_GRADER_FILE = re.compile(r"""[^\s"'<>()=,]*\bgrader[/\\](?:child|(?:probes|sandbox|suites)[/\\]\w+)\.py(?::\d+)?""")
+
+
 def scrub_paths(text):
-    """`text` with every install path cut to what follows it ("torch/nn/modules/module.py"): a
-    student never reads where Python or its packages are installed (in messages, warnings, output)."""
-    text = _INSTALL_PATH.sub("", text)
+    """`text` with every install path cut to what follows it ("torch/nn/modules/module.py") and
+    any grader file named "the grader": a student never reads where Python or its packages are
+    installed, nor the grader's files (in messages, warnings, captured output)."""
+    text = _GRADER_FILE.sub("the grader", _INSTALL_PATH.sub("", text))
     for folder in _install_dirs():   # an install folder of another shape (a distribution's)
         text = text.replace(str(folder) + os.sep, "")
     return text
