@@ -51,7 +51,45 @@ def test_help_lists_every_command():
 
 def test_grade_of_a_missing_folder_is_a_usage_error(tmp_path, capsys):
     assert cli.main(["grade", "--submission", str(tmp_path / "nope")]) == 2
-    assert "is not a folder" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert err == f"grade: --submission {tmp_path / 'nope'} does not exist: give the folder that holds submitted.py\n"
+
+
+def _grade_refused(argv, capsys, monkeypatch):
+    """Exit status and stderr of `grade`, which must stop before grading anything."""
+    monkeypatch.setattr(G, "run", lambda *a, **k: pytest.fail("graded despite a bad path"))
+    code = cli.main(["grade", *argv])
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1, err
+    return code, err
+
+
+def test_results_under_a_regular_file_is_one_line_and_status_2(tmp_path, capsys, monkeypatch):
+    (tmp_path / "notes.txt").write_text("x")
+    target = tmp_path / "notes.txt" / "out" / "results.json"
+    code, err = _grade_refused(["--results", str(target)], capsys, monkeypatch)
+    assert code == 2 and err == (f"grade: --results {target} is under {tmp_path / 'notes.txt'}, a "
+                                 "regular file: choose a path in a folder\n")
+
+
+def test_results_in_a_folder_that_cannot_be_written_is_one_line_and_status_2(tmp_path, capsys,
+                                                                             monkeypatch):
+    """As root every folder is writable, so the refusal the folder's mode gives is stood in for."""
+    import tempfile
+
+    def refused(*args, **kwargs):
+        raise PermissionError(13, "Permission denied")
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    monkeypatch.setattr(tempfile, "TemporaryFile", refused)
+    code, err = _grade_refused(["--results", str(locked / "results.json")], capsys, monkeypatch)
+    assert code == 2 and err == (f"grade: --results {locked / 'results.json'}: cannot write in {locked} "
+                                 "(Permission denied): choose a folder you can write to\n")
+
+
+def test_results_that_is_a_folder_is_one_line_and_status_2(tmp_path, capsys, monkeypatch):
+    code, err = _grade_refused(["--results", str(tmp_path)], capsys, monkeypatch)
+    assert code == 2 and "is a folder: give a file name" in err
 
 
 def test_an_unknown_command_is_a_usage_error(capsys):
@@ -140,7 +178,7 @@ def test_cli_grades_a_syntax_error_with_its_line(tmp_path):
     results = json.loads(out.read_text())
     assert json.loads(done.stdout) == results, "--json prints exactly what was written"
     assert_all_fail_with(results, "SyntaxError", "submitted.py", "line 3")
-    assert "could not be imported" in results["output"]
+    assert "has a syntax error at line 3, so Python cannot import it" in results["output"]
 
 
 def test_an_import_error_names_the_missing_module(tmp_path, capsys):
@@ -149,7 +187,14 @@ def test_an_import_error_names_the_missing_module(tmp_path, capsys):
     assert cli.main(["grade", "--submission", str(folder), "--results", str(out)]) == 0
     total = [line for line in capsys.readouterr().out.splitlines() if " total " in line]
     assert total and "0/100" in total[0]
-    assert_all_fail_with(json.loads(out.read_text()), "ModuleNotFoundError", "numpyy")
+    results = json.loads(out.read_text())
+    assert_all_fail_with(results, "ModuleNotFoundError", "numpyy")
+    # Said once: the traceback in the summary, one line in each test; no importlib frame, no path.
+    lines = results["output"].splitlines()
+    assert "    import numpyy as np" in lines and lines[-1] == "ModuleNotFoundError: No module named 'numpyy'"
+    assert all(len(t["output"].strip().splitlines()) == 1 for t in results["tests"])
+    from grader.validate import leaks
+    assert leaks(results) == [], results["output"]
 
 
 def test_a_missing_submitted_py_says_so(tmp_path):

@@ -113,6 +113,7 @@ def main():
         probe = getattr(importlib.import_module(f"grader.probes.{module}"), function)
         with open(ctl["args_path"]) as f:
             args = json.load(f)
+        common.STUB_DEFS = args.pop("stub_definitions", None) or {}   # protocol.STUB_DEFS_ARG
         data = probe(args)
         if not isinstance(data, dict):
             raise TypeError(f"grader error: probe {ctl['probe']} returned a "

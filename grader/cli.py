@@ -12,6 +12,7 @@ import importlib
 import importlib.util
 import logging
 import sys
+import tempfile
 from pathlib import Path
 
 import mpconfig as C
@@ -37,13 +38,45 @@ def cmd_grade(args):
                 print(f"results written to {args.results}")
         return 1 if outcome.grader_error else 0
 
-    if args.submission is None:
-        with reference_submission() as folder:
-            return go(folder)
-    if not args.submission.is_dir():
-        print(f"grade: --submission {args.submission} is not a folder", file=sys.stderr)
+    problem = _submission_problem(args.submission) or _results_problem(args.results)
+    if problem:
+        print(f"grade: {problem}", file=sys.stderr)
         return 2
-    return go(args.submission)
+    try:
+        if args.submission is None:
+            with reference_submission() as folder:
+                return go(folder)
+        return go(args.submission)
+    except OSError as exc:     # results.json could not be written after all (the disk filled up, say)
+        print(f"grade: {exc.filename or args.results}: {exc.strerror or exc}", file=sys.stderr)
+        return 2
+
+
+def _submission_problem(folder):
+    if folder is None or folder.is_dir():
+        return None
+    what = "does not exist" if not folder.exists() else "is not a folder"
+    return f"--submission {folder} {what}: give the folder that holds submitted.py"
+
+
+def _results_problem(path):
+    """Why results.json cannot be written to `path`, checked before grading (a grade takes minutes)."""
+    if path is None:
+        return None
+    if path.is_dir():
+        return f"--results {path} is a folder: give a file name, e.g. {path / 'results.json'}"
+    folder = path.parent
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):   # what the atomic write will need
+            pass
+    except OSError as exc:
+        above = next((p for p in [folder, *folder.parents] if p.exists()), None)
+        if above is not None and not above.is_dir():
+            return f"--results {path} is under {above}, a regular file: choose a path in a folder"
+        return (f"--results {path}: cannot write in {folder} ({exc.strerror or exc}): choose a folder "
+                "you can write to")
+    return None
 
 
 def cmd_build_autograder(args):

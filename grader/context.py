@@ -42,8 +42,9 @@ import models  # noqa: E402
 from grader import schema  # noqa: E402
 from grader.probes import fixtures  # noqa: E402
 from grader.protocol import (API_NAMES, FUNCTIONS_PROBE, HIDDEN_SCRATCH_NAME,  # noqa: E402
-                             IMPORT_PROBE, RUN_MODEL_PROBE, TAMPERING)
+                             IMPORT_PROBE, RUN_MODEL_PROBE, STUB_DEFS_ARG, TAMPERING)
 from grader.sandbox import ProbeResult, run_probe  # noqa: E402
+from grader.submission import stub_definitions  # noqa: E402
 from grader.sandbox.limits import default_threads  # noqa: E402
 from grader.suites.base import GradedCase  # noqa: E402
 
@@ -264,9 +265,10 @@ class Context:
         result = self.results[IMPORT_PROBE]
         if result.ok:
             return None
-        return replace(result, ok=False, data={},
-                       error=f"submitted.py could not be imported, so nothing in it could be "
-                             f"tested:\n{result.error}")
+        # One line per test: the traceback and the output are said once, in the summary.
+        return replace(result, ok=False, data={}, output="",
+                       error=f"submitted.py could not be imported ({last_line(result.error)}); "
+                             "the details are in the summary at the top")
 
     def _allow(self, wanted, keep):
         """`wanted`, cut so the later stages keep `keep` s and results.json still beats the deadline."""
@@ -293,10 +295,29 @@ class Context:
             return ProbeResult(ok=False, error=(
                 "not run: the grading time ran out before this part (the earlier parts of your "
                 "code used it up, e.g. by hanging); make them finish and resubmit"))
+        call["args"] = dict(call["args"], **{STUB_DEFS_ARG: stub_definitions()})
         start = time.perf_counter()
         result = run_probe(self.submission, name, **call)
         self.seconds[name] = time.perf_counter() - start
         return checked(name, result)
+
+
+def last_line(text):
+    """The last non-blank line of a message (an exception's own line), shortened."""
+    lines = [line.strip() for line in (text or "").splitlines() if line.strip()]
+    line = lines[-1] if lines else "no reason given"
+    if line.startswith("hint:") and len(lines) > 1:
+        line = lines[-2]
+    return line if len(line) <= 200 else line[:197] + "..."
+
+
+def import_failure_summary(result, output_chars=800):
+    """The summary of a failed import check: why, said once, and the end of the code's output."""
+    text = f"Your submitted.py could not be imported, so no function in it could be tested:\n{result.error}"
+    output = (result.output or "").strip()
+    if output:
+        text += f"\nOutput of your code before it stopped (last part):\n{output[-output_chars:]}"
+    return text
 
 
 def schema_problem(probe, data):

@@ -22,7 +22,7 @@ from grader import container
 from grader import results as R
 from grader.processes import kill_started_after
 from grader.protocol import IMPORT_PROBE
-from grader.submission import SUBMISSION_FILE
+from grader.submission import SUBMISSION_FILE, diagnose
 
 
 @dataclass
@@ -113,18 +113,31 @@ def _summary(results, note="", crashed=()):
     return "\n".join(lines)
 
 
-def _missing_file_results(suite, submission_dir):
-    """No submitted.py: every test fails with that reason, built without running anything."""
+def _not_run_results(suite, per_test):
+    """Every test fails with the one line `per_test`, built without running anything."""
     from grader import context
+    builder = _TimedResult(io.StringIO(), True, 1, [], [], "Test Failed: ")
+    builder.crashed, builder.buffer = [], False
+    err = (AssertionError, AssertionError(per_test), None)
+    tests = [dict(builder.buildResult(t, err), score=0.0) for t in context.iter_tests(suite)
+             if not builder.getLeaderboardData(t)[0]]
+    return {"tests": tests, "leaderboard": []}
+
+
+def _missing_file_results(suite, submission_dir):
+    """No submitted.py: every test fails with that reason."""
     found = sorted(p.name for p in Path(submission_dir).iterdir()) if Path(submission_dir).is_dir() else []
     reason = (f"No file named {SUBMISSION_FILE} was found in your submission (found: "
               f"{', '.join(found[:20]) or 'nothing'}). Upload your code as {SUBMISSION_FILE}.")
-    builder = _TimedResult(io.StringIO(), True, 1, [], [], "Test Failed: ")
-    builder.crashed, builder.buffer = [], False
-    err = (AssertionError, AssertionError(reason), None)
-    tests = [dict(builder.buildResult(t, err), score=0.0) for t in context.iter_tests(suite)
-             if not builder.getLeaderboardData(t)[0]]
-    return {"tests": tests, "leaderboard": []}, reason
+    return _not_run_results(suite, reason), reason
+
+
+def _scrub(results):
+    """No install path in what the student reads (a library's warning in the output, say)."""
+    from grader.probes.common import scrub_paths
+    results["output"] = scrub_paths(results["output"])
+    for test in results["tests"]:
+        test["output"] = scrub_paths(test["output"])
 
 
 class ContainerTooSmall(RuntimeError):
@@ -165,6 +178,8 @@ def run(submission_dir, results_path=None, budget=None):
         note = ""
         if not (submission_dir / SUBMISSION_FILE).is_file():
             data, note = _missing_file_results(context.load_suites(), submission_dir)
+        elif (problem := diagnose(submission_dir)) is not None:   # no child: nothing of it can run
+            data, note = _not_run_results(context.load_suites(), problem.per_test), problem.summary
         else:
             ctx = context.for_submission(submission_dir, budget=budget)
             runner = _Runner(stream=io.StringIO(), buffer=True, stdout_visibility="hidden")
@@ -177,8 +192,7 @@ def run(submission_dir, results_path=None, budget=None):
             data = runner.json_data
             probe = getattr(ctx, "results", {}).get(IMPORT_PROBE)
             if probe is not None and not probe.ok:
-                note = ("Your submitted.py could not be imported, so no function in it could be "
-                        f"tested:\n{probe.error}")
+                note = context.import_failure_summary(probe)
         results = {
             "tests": _finish_tests(data["tests"]),
             "leaderboard": [{k: _number(v) for k, v in e.items() if v is not None}
@@ -187,6 +201,7 @@ def run(submission_dir, results_path=None, budget=None):
         }
         results["score"] = round(sum(t["score"] for t in results["tests"]), 6)
         results["output"] = _summary(results, note, crashed)
+        _scrub(results)
         if crashed:
             outcome.grader_error = "\n".join(tb for _, tb in crashed)
     except Exception:  # the grader's own failure: still a valid results.json

@@ -8,6 +8,7 @@ IMPORT_PROBE = "common:import_check"   # runs first; when it fails, no other pro
 FUNCTIONS_PROBE = "functions:probe"    # the cheap checks of tests 1-6, one part per check
 RUN_MODEL_PROBE = "run_model:probe"    # test 7: run_model() and the hidden images
 
+STUB_DEFS_ARG = "stub_definitions"   # in every probe's args: the stub's names (grader/probes/common.py)
 HIDDEN_SCRATCH_NAME = "grader_hidden_batch"   # the hidden images' file in the child's folder
 # The names the import check describes: every function and class the MP asks for.
 API_NAMES = ("CIFAR10", "get_preprocess_transform", "build_dataset", "build_dataloader",

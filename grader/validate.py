@@ -39,6 +39,12 @@ from grader.workers import GRACE_S, Worker, WorkerReport, grade_limit_s, probe_t
 RESULTS_MAX_BYTES = 1_000_000     # Gradescope shows results.json files up to about 1 MB
 TIMED_OUT = re.compile(r"time(d)? ?out|time limit", re.I)
 EPS = 1e-6
+# What a student must never read (issue: no grader frame, no interpreter or package install path).
+LEAKS = (
+    ("a grader frame", re.compile(r"""File "[^"]*\bgrader[/\\]|\bgrader[/\\](?:child|(?:probes|sandbox|suites)[/\\]\w+)\.py""")),
+    ("an import-system frame", re.compile(r"<frozen |importlib[/\\]__init__\.py")),
+    ("an install path", re.compile(r"(?:site|dist)-packages[/\\]|[/\\]lib[/\\]python3\.\d+[/\\]|\.pyenv[/\\]")),
+)
 
 
 # --- the catalogue --------------------------------------------------------------------------------
@@ -71,6 +77,20 @@ def lost_by_test(results):
             if t["score"] < t["max_score"] - EPS}
 
 
+def leaks(results):
+    """[(what, the line)] for each grader frame or install path in results.json's student-facing text."""
+    prefixes = {p for p in (sys.prefix, sys.base_prefix, sys.exec_prefix) if len(p) > 5}
+    texts = [results.get("output", "")] + [t.get("output", "") for t in results.get("tests", [])]
+    found = []
+    for line in "\n".join(t or "" for t in texts).splitlines():
+        what = next((w for w, pattern in LEAKS if pattern.search(line)), None)
+        if what is None and any(p + "/" in line for p in prefixes):
+            what = "an install path"
+        if what:
+            found.append((what, line.strip()[:160]))
+    return found
+
+
 def judge(entry, outcome, limit_s):
     """The list of ways this grade differs from the entry's expectations ([] = as expected)."""
     from grader.results import problems, is_grader_error
@@ -89,6 +109,7 @@ def judge(entry, outcome, limit_s):
         bad.append(f"results.json is {outcome.results_bytes} bytes (> {RESULTS_MAX_BYTES})")
     if is_grader_error(r):
         bad.append("the grader itself failed: " + str(r.get("extra_data", {}).get("grader_error", ""))[-300:])
+    bad += [f"results.json shows the student {what}: {line}" for what, line in leaks(r)[:3]]
     if bad:
         return bad
     tests = _tests(r)
