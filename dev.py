@@ -3,7 +3,7 @@
 
     python3 dev.py grade [--submission DIR] [--results FILE]   grade like Gradescope (default: reference)
     python3 dev.py test [PYTEST ARGS...]                        the whole test suite (what CI runs)
-    python3 dev.py bench [grade|validate|reference|data]        timing figures quoted in the README
+    python3 dev.py bench [grade|validate|reference|data]        the figures of docs/figures.md
     python3 dev.py setup                                        only the set-up
 
 Needs only Python 3.11+ and pip. The virtualenv lives in .venv; it is reinstalled only when

@@ -3,7 +3,7 @@
     python -m grader regrade EXPORT_DIR --out grades.csv [--workers N] [--threads-per-grade T]
     python -m grader regrade EXPORT_DIR --out grades.csv --scheduler tcp://HOST:8786
 
-What it reads and writes, and how a grade runs: README, "Regrading a course on Dask". Default: a
+What it reads and writes, and how a grade runs: docs/regrading.md. Default: a
 local cluster of cores // --threads-per-grade one-grade workers (capped by memory and, as root, by
 the probe slots). This process is the only writer: a row is appended (one write, fsync) after its
 results.json is saved; rows in the CSV are not regraded, and a row cut short is dropped.

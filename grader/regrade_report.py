@@ -1,6 +1,6 @@
 """The instructor report of a regrade: what the class got wrong, without opening 500 results.
 
-GRADES_report.md and its plots, beside the CSV (README, "Regrading a course on Dask"). Failure
+GRADES_report.md and its plots, beside the CSV (docs/regrading.md). Failure
 messages are grouped by first line with numbers masked. It reads only the CSV's rows and the saved
 GRADES_results/NAME.json files, so it can be rewritten from a finished or interrupted run.
 """

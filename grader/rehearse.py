@@ -4,7 +4,7 @@
                               [--zip dist/autograder.zip] [--skip-install] [--summary FILE] [--keep]
     python -m grader rehearse --cpus 1 --memory-mb 1536 --catalogue hostile   # every entry, a table
 
-What it does and reports: README, "Rehearse a zip before uploading it". The "container" is a cgroup
+What it does and reports: docs/deploying.md, "Rehearsal". The "container" is a cgroup
 v1 memory cgroup (--memory-mb, swap included) and a cpu cgroup (--cpus quota), killed whole at the
 deadline. Needs root. Exit status 0 when a valid results.json came before the deadline with no
 OOM kill, 1 otherwise, 2 when the rehearsal could not run.

@@ -2,7 +2,7 @@
 
 ``run_probe(submission_dir, "module:function", args)`` runs ``grader/child.py`` in a fresh scratch
 copy of the submission (with the canonical files and the child side of the grader) under the
-isolation README's "How grading works" describes, kills whatever the probe left behind, reads its
+isolation docs/grading.md describes, kills whatever the probe left behind, reads its
 answer with ``torch.load(weights_only=True)`` and removes the scratch folder.
 
     machine.py    readying a machine (root): probe users and slots, a reachable interpreter,
