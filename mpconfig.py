@@ -92,14 +92,14 @@ TESTS = {
 LEADERBOARD = {"accuracy": "desc", "seconds": "asc"}   # column -> sort order
 
 # Hidden-set accuracy -> share of 7.3's points; the first tier reached counts. From the table
-# of reference/recipe_sweep.csv (python -m reference.recipe_sweep; 10 sound recipes and 3 flawed
-# ones, 3 seeds each), by its rule tiers_from_table: a threshold is a recipe's worst seed minus
-# 0.01, rounded down to 0.005. Full credit: the worst sound recipe (two-layer head, backbone
-# batch norm in training mode: 0.8802), so every sound recipe clears it by 0.01 on every seed.
-# 75 %: a training loop left with a `break` after 10 batches (0.8690); 50 %: plain SGD without
+# of reference/recipe_sweep.csv (python -m reference.recipe_sweep; docs/changing.md), by its rule
+# tiers_from_table: a threshold is a recipe's worst seed minus 0.01, rounded down to 0.005.
+# Full credit: the worst sound recipe (PyTorch's CIFAR-10 tutorial, batch size 4 with batch
+# norm in training mode: 0.8618), so every sound recipe clears it by 0.01 on every seed.
+# 75 %: a training loop left with a `break` after 5 batches (0.6975); 50 %: plain SGD without
 # momentum at lr 1e-3 for one epoch (0.6105); 25 %: a `break` after 3 batches (0.4220).
 # devtests/test_recipe_sweep.py checks these numbers against the committed table.
-ACCURACY_TIERS = ((0.87, 1.0), (0.855, 0.75), (0.6, 0.5), (0.41, 0.25))
+ACCURACY_TIERS = ((0.85, 1.0), (0.685, 0.75), (0.6, 0.5), (0.41, 0.25))
 # A real classifier is about as accurate on mirrored images as on the originals; a lookup
 # table of memorised images is not. A larger gap forfeits 7.3's points.
 FLIP_GAP_MAX = 0.10

@@ -52,6 +52,10 @@ def test_the_rule_follows_the_table():
     assert S.tiers_from_table(rows) == ((0.88, 1.0), (0.85, 0.75), (0.69, 0.5), (0.44, 0.25))
     rows[2]["accuracy"] = 0.871
     assert S.tiers_from_table(rows)[0] == (0.86, 1.0)
+    # A flawed recipe as accurate as a sound one sets no tier; an unsound one counts for nothing.
+    rows += [{"recipe": "f9", "kind": "flawed", "seed": 0, "accuracy": 0.872, "seconds": 1.0},
+             {"recipe": "u", "kind": "unsound", "seed": 0, "accuracy": 0.5, "seconds": 1.0}]
+    assert S.tiers_from_table(rows) == ((0.86, 1.0), (0.85, 0.75), (0.69, 0.5), (0.44, 0.25))
 
 
 def _tiny_data():

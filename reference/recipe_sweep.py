@@ -2,7 +2,7 @@
 
     python -m reference.recipe_sweep [--seeds 0 1 2] [--only NAME ...] [--out reference/recipe_sweep.csv]
 
-The recipes, their kinds and the tier rule: README, "Recipe sweep". Each is trained as the grader
+The recipes, their kinds and the tier rule: docs/changing.md, "The recipe sweep". Each is trained as the grader
 runs run_model() (a probe's two threads, seeded right before, the public training images, the
 optimiser given only the head) and scored as grader/suites/run_model.py scores it. how "features":
 with FinetuneNet's train() override the frozen backbone stays in eval mode, so the head trains on
@@ -10,7 +10,7 @@ features computed once, the very same head in a fraction of the time; otherwise 
 
 The table is rewritten atomically after every run; a rerun skips the (recipe, seed) rows it has.
 seconds, "full": seeding to the end of training; "features": the head's training plus the measured
-feature cost (a lower bound). Measured on a shared, busy 2-core machine.
+feature cost (a lower bound); the load of the machine counts in both.
 """
 import argparse
 import csv
@@ -56,7 +56,7 @@ class Recipe:
     backbone: str = "fc"             # "fc" (replace fc), "children" (children()[:-1]), "named" (by hand)
     override: bool = True            # FinetuneNet.train() keeps frozen batch norm in eval mode
     max_batches: int = 0             # flawed: training stops after this many batches (0: never)
-    kind: str = "sound"
+    kind: str = "sound"              # "sound", "flawed" (the lower tiers) or "unsound" (outside the rule)
 
 
 RECIPES = (
@@ -80,12 +80,18 @@ RECIPES = (
            override=False),
     Recipe("tutorial_adam1e-3_b4", batch_size=4),
     Recipe("tutorial_adam1e-3_b4_no_override", batch_size=4, override=False),
-    # The original MP's 10-way fc kept, and a head on its 10 logits.
-    Recipe("logits_head_adam1e-3_b128", head="logits"),
+    # The original MP's 10-way fc kept, and a head on its 10 logits. At lr 1e-3 one epoch (313
+    # steps) leaves the 10 -> 8 map unconverged, so the seed decides (0.82 to 0.88): "unsound",
+    # shown but outside the rule; at lr 1e-2 it converges.
+    Recipe("logits_head_adam1e-3_b128", head="logits", kind="unsound"),
+    Recipe("logits_head_adam1e-2_b128", head="logits", lr=1e-2),
     # Flawed but working (plain SGD, small rate, one epoch; a debugging `break`): the lower tiers.
+    # A `break` after 10 batches is as accurate as the tutorial recipe without the override, so
+    # it sets no tier (tiers_from_table); after 5 batches it does.
     Recipe("flawed_sgd1e-3_no_momentum_b256", optimizer="SGD", lr=1e-3, momentum=0.0,
            batch_size=256, kind="flawed"),
     Recipe("flawed_break_after_10_batches", max_batches=10, kind="flawed"),
+    Recipe("flawed_break_after_5_batches", max_batches=5, kind="flawed"),
     Recipe("flawed_break_after_3_batches", max_batches=3, kind="flawed"),
 )
 
@@ -336,8 +342,9 @@ def tiers_from_table(rows, margin=MARGIN, step=STEP, shares=LOWER_SHARES):
         key = (row["kind"], row["recipe"])
         worst[key] = min(worst.get(key, 1.0), row["accuracy"])
     full = _line(min(acc for (kind, _), acc in worst.items() if kind == "sound"), margin, step)
-    lower = sorted((_line(acc, margin, step) for (kind, _), acc in worst.items() if kind == "flawed"),
-                   reverse=True)
+    # A flaw that costs no accuracy (its line is not below full credit) sets no tier.
+    lower = sorted((line for (kind, _), acc in worst.items() if kind == "flawed"
+                    for line in [_line(acc, margin, step)] if line < full), reverse=True)
     if len(lower) != len(shares) or not all(a > b for a, b in zip([full] + lower, lower)):
         raise ValueError(f"the flawed recipes' lines {lower} are not {len(shares)} distinct "
                          f"thresholds below full credit at {full}")
@@ -356,7 +363,7 @@ def summary(rows):
 
 
 def markdown(rows):
-    """The README's summary of the table: one line per recipe."""
+    """The summary of the table (docs/changing.md): one line per recipe."""
     lines = ["| recipe | kind | how | accuracy min / median / max | seconds (median) |",
              "|---|---|---|---|---|"]
     hows = {row["recipe"]: row["how"] for row in rows}
@@ -372,9 +379,11 @@ def main(argv=None):
     ap.add_argument("--only", nargs="+", default=None, help="recipe names to run (default: all)")
     ap.add_argument("--out", type=Path, default=TABLE)
     ap.add_argument("--markdown", action="store_true",
-                    help="print the README summary of the table (--out) and the tiers; no training")
+                    help="print the summary of the table (--out) and the tiers; no training")
     ap.add_argument("--full", action="store_true",
                     help="run every recipe through the whole network (slow; checks the shortcut)")
+    ap.add_argument("--threads", type=int, default=C.PROBE_THREADS,
+                    help=f"torch threads (default {C.PROBE_THREADS}, a probe's); 1 for runs side by side")
     args = ap.parse_args(argv)
     names = {r.name for r in RECIPES}
     unknown = sorted(set(args.only or ()) - names)
@@ -383,7 +392,7 @@ def main(argv=None):
     if args.markdown:
         print(markdown(read_table(args.out)), end="")
         return 0
-    torch.set_num_threads(C.PROBE_THREADS)
+    torch.set_num_threads(args.threads)
     rows = read_table(args.out) if args.out.is_file() else []
     done = {(r["recipe"], r["seed"]) for r in rows}
     train = [read_rows(C.DATA_DIR / name) for name in C.TRAIN_FILES]
