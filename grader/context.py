@@ -265,6 +265,8 @@ class Context:
         result = self.results[IMPORT_PROBE]
         if result.ok:
             return None
+        if result.error.startswith(NOT_RUN):       # the deadline, not the code: say that
+            return result
         # One line per test: the traceback and the output are said once, in the summary.
         return replace(result, ok=False, data={}, output="",
                        error=f"submitted.py could not be imported ({last_line(result.error)}); "
@@ -293,13 +295,16 @@ class Context:
             raise KeyError(f"unknown probe {name}")
         if call["timeout"] < C.STAGE_MIN_S or (name == RUN_MODEL_PROBE and self.run_model_given_s < C.STAGE_MIN_S):
             return ProbeResult(ok=False, error=(
-                "not run: the grading time ran out before this part (the earlier parts of your "
+                f"{NOT_RUN} before this part (the earlier parts of your "
                 "code used it up, e.g. by hanging); make them finish and resubmit"))
         call["args"] = dict(call["args"], **{STUB_DEFS_ARG: stub_definitions()})
         start = time.perf_counter()
         result = run_probe(self.submission, name, **call)
         self.seconds[name] = time.perf_counter() - start
         return checked(name, result)
+
+
+NOT_RUN = "not run: the grading time ran out"   # a stage the deadline left no time for
 
 
 def last_line(text):
@@ -313,6 +318,8 @@ def last_line(text):
 
 def import_failure_summary(result, output_chars=800):
     """The summary of a failed import check: why, said once, and the end of the code's output."""
+    if result.error.startswith(NOT_RUN):
+        return f"No function of your submitted.py could be tested: {result.error}"
     text = f"Your submitted.py could not be imported, so no function in it could be tested:\n{result.error}"
     output = (result.output or "").strip()
     if output:
