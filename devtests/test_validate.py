@@ -1,7 +1,9 @@
 """grader/validate.py and grader/catalogue/: every recipe applies to the current reference, the
-judge judges, leftover processes are caught; and (slow, the largest CI cost) the whole catalogue
-is graded once by `python -m grader validate`, with one test per entry reading that shared run."""
+judge judges, leftover processes are caught; and (slow, the largest CI cost) the catalogue is
+graded once by `python -m grader validate` within CI's budget, with one test per entry reading
+that shared run."""
 import ast
+import datetime
 import json
 import types
 import subprocess
@@ -136,6 +138,20 @@ def test_judge_hostile_rules_and_the_common_checks():
         .startswith("the grading process died")
 
 
+def test_grading_order_puts_timeouts_reference_and_hostile_first_and_rotates_the_rest():
+    order = [ENTRIES[i] for i in V.grading_order(ENTRIES)]
+    assert sorted(e.label for e in order) == sorted(e.label for e in ENTRIES)
+    timeouts = sum(bool(e.expected.get("times_out")) for e in ENTRIES)
+    assert all(e.expected.get("times_out") for e in order[:timeouts])
+    rest = [e for e in order[timeouts:]]
+    hostile = sum(e.kind == "hostile" and not e.expected.get("times_out") for e in ENTRIES)
+    assert rest[0].kind == "reference" and {e.kind for e in rest[1:1 + hostile]} == {"hostile"}
+    tail = [e.label for e in rest[1 + hostile:]]
+    turned = [ENTRIES[i].label for i in V.grading_order(ENTRIES, rotate=5)][-len(tail):]
+    assert turned == tail[5:] + tail[:5]
+    assert [ENTRIES[i].label for i in V.grading_order(ENTRIES, rotate=len(tail))][-len(tail):] == tail
+
+
 def test_only_selects_and_names_unknown_entries():
     assert [e.label for e in V.select_entries(ENTRIES, ["reference"])] == ["reference"]
     assert {e.kind for e in V.select_entries(ENTRIES, ["hostile"])} == {"hostile"}
@@ -149,10 +165,18 @@ def test_only_selects_and_names_unknown_entries():
 @pytest.fixture(scope="module")
 def validated(tmp_path_factory):
     keep = tmp_path_factory.mktemp("validate")
-    proc = subprocess.run([sys.executable, "-m", "grader", "validate", "--keep", str(keep)],
+    # CI's share: a time budget, the variants and mutants rotated by the day (mpconfig).
+    proc = subprocess.run([sys.executable, "-m", "grader", "validate", "--keep", str(keep),
+                           "--budget-min", str(C.VALIDATE_CI_BUDGET_MIN),
+                           "--rotate", str(datetime.date.today().toordinal())],
                           cwd=C.ROOT, capture_output=True, text=True, timeout=60 * 60)
     print(proc.stdout[-6000:])
     return keep, proc
+
+
+def _not_reached(proc):
+    line = next((x for x in proc.stdout.splitlines() if x.startswith("not reached within")), "")
+    return set(line.split(":", 1)[1].split()) if line else set()
 
 
 @pytest.mark.slow
@@ -160,6 +184,10 @@ def validated(tmp_path_factory):
 def test_entry_graded_as_expected(validated, entry):
     keep, proc = validated
     path = keep / entry.kind / entry.name / "outcome.json"
+    first = entry.kind in ("reference", "hostile") or entry.expected.get("times_out")
+    if not path.is_file() and entry.label in _not_reached(proc) and not first:
+        pytest.skip(f"not reached within CI's {C.VALIDATE_CI_BUDGET_MIN} min of validate "
+                    "(python -m grader validate grades every entry)")
     assert path.is_file(), f"{entry.label} was not graded:\n{proc.stderr[-3000:]}"
     assert (path.parent / "submitted.py").read_text() == entry.source()
     report = json.loads(path.read_text())
