@@ -162,16 +162,14 @@ def expected_summary(e):
 # --- the run --------------------------------------------------------------------------------------------
 
 def grading_order(entries, rotate=0):
-    """Indices in the order to grade: the entries that must time out (with several workers they
-    overlap the rest), the reference, the hostile entries, then the variants and mutants starting
-    at the `rotate`-th, so that runs cut short by a budget cover all of them over successive days."""
-    first = [i for i, e in enumerate(entries) if e.expected.get("times_out")]
-    rank = {"reference": 0, "hostile": 1}
-    early = sorted((i for i, e in enumerate(entries) if i not in first and e.kind in rank),
-                   key=lambda i: rank[entries[i].kind])
-    rest = [i for i in range(len(entries)) if i not in first and i not in early]
+    """(indices in the order to grade, how many of them come first whatever the budget): the
+    entries that must time out (with several workers they overlap the rest) and the reference,
+    then every other entry starting at the `rotate`-th, so that runs cut short by a budget cover
+    them all over successive days."""
+    first = [i for i, e in enumerate(entries) if e.expected.get("times_out") or e.kind == "reference"]
+    rest = [i for i in range(len(entries)) if i not in first]
     k = rotate % len(rest) if rest else 0
-    return first + early + rest[k:] + rest[:k]
+    return first + rest[k:] + rest[:k], len(first)
 
 
 def validate(entries, *, jobs=C.VALIDATE_JOBS, keep=None, run_model_limit_s=C.VALIDATE_RUN_MODEL_LIMIT_S,
@@ -190,7 +188,8 @@ def validate(entries, *, jobs=C.VALIDATE_JOBS, keep=None, run_model_limit_s=C.VA
         Path(keep).mkdir(parents=True, exist_ok=True)
     log_path = Path(log_path or (Path(keep) / "workers.log" if keep else tmp / "workers.log"))
     log = open(log_path, "a")
-    todo = grading_order(entries, rotate)
+    todo, always = grading_order(entries, rotate)
+    always = set(todo[:always])
     started = time.monotonic()
     lock = threading.Lock()
     done = {}
@@ -201,7 +200,8 @@ def validate(entries, *, jobs=C.VALIDATE_JOBS, keep=None, run_model_limit_s=C.VA
     def run(worker):
         while True:
             with lock:
-                if not todo or (budget_s is not None and time.monotonic() - started > budget_s):
+                if not todo or (budget_s is not None and time.monotonic() - started > budget_s
+                                and todo[0] not in always):
                     return
                 i = todo.pop(0)
             entry = entries[i]
@@ -292,11 +292,11 @@ def add_parser(subparsers):
     p.add_argument("--run-model-limit", type=float, default=C.VALIDATE_RUN_MODEL_LIMIT_S,
                    help=f"run_model's time limit while validating (default {C.VALIDATE_RUN_MODEL_LIMIT_S} s)")
     p.add_argument("--budget-min", type=float, metavar="M",
-                   help="start no entry after M minutes; the rest are listed as not reached (exit 0 "
-                        "when every entry graded matched)")
+                   help="start no entry after M minutes (but those that time out and the reference); "
+                        "the rest are listed as not reached (exit 0 when every graded entry matched)")
     p.add_argument("--rotate", type=int, default=0, metavar="N",
-                   help="after the entries that time out, the reference and the hostile ones, start "
-                        "the variants and mutants at the N-th (with --budget-min: another share each N)")
+                   help="after the entries that time out and the reference, start the others at the "
+                        "N-th (with --budget-min: another share for each N)")
     p.set_defaults(func=main)
     return p
 
