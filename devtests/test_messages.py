@@ -166,4 +166,5 @@ def test_a_submission_without_test_loses_6_1_and_6_2_naming_it(tmp_path):
         assert ("submitted.py defines no `test` function, and this test calls it. It defines "
                 "`test_model`: if that is the one, name it `test`. (the stub defines it at line "
                 f"{line}: def test(test_dataloader, model))") in tests[n]["output"], tests[n]["output"]
+        assert "raised an error" not in tests[n]["output"], tests[n]["output"]
     assert leaks(results) == []

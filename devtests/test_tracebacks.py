@@ -11,6 +11,7 @@ import pytest
 import torch
 
 from grader.probes import common
+from grader.suites.base import raised
 
 SOURCE = '''
 import numpy as np
@@ -216,6 +217,9 @@ def test_a_missing_function_is_said_in_the_students_terms(tmp_path, monkeypatch,
                     f"{line}: {signature})"), text
     assert kind == "function" and signature == "def test(test_dataloader, model)"
     assert "`train`" not in text, "another function of the stub is never offered as a match"
+    # The parent says it as it is: test() raised nothing, it is not there.
+    assert raised("test()", text) == text
+    assert raised("test()", "ValueError: x") == "test() raised an error:\nValueError: x"
 
 
 def test_a_class_of_another_case_is_offered(monkeypatch, stub_defs):

@@ -249,6 +249,10 @@ def _close_matches(name, defined):
     return found[:3]
 
 
+# How missing_name's message starts: the parent says it as it is, not as an error the call raised.
+MISSING_NAME_START = f"{SUBMISSION_FILE} defines no "
+
+
 def missing_name(exc):
     """For an AttributeError the grader met asking submitted.py for a name it does not define:
     that, in the student's terms, a close match it does define, and where the stub has it; else None."""
@@ -258,7 +262,7 @@ def missing_name(exc):
         return None
     name = exc.name
     kind = STUB_DEFS[name][2] if name in STUB_DEFS else "function or class"
-    text = f"{SUBMISSION_FILE} defines no `{name}` {kind}, and this test calls it."
+    text = f"{MISSING_NAME_START}`{name}` {kind}, and this test calls it."
     close = _close_matches(name, vars(module))
     if close:
         shown = " or ".join(f"`{n}`" for n in close)

@@ -16,6 +16,7 @@ from gradescope_utils.autograder_utils.decorators import (leaderboard, number, p
                                                           visibility, weight)
 
 import mpconfig as C
+from grader.probes.common import MISSING_NAME_START
 from grader.protocol import TAMPERING
 
 MAX_PROBLEMS = 5          # listed per failed test; the rest are counted
@@ -30,6 +31,11 @@ def graded(num, partial=False):
         fn = partial_credit(points)(fn) if partial else weight(points)(fn)
         return visibility(vis)(number(num)(fn))
     return decorate
+
+
+def raised(what, error):
+    """A call's error as the student reads it; a name submitted.py lacks is said as it is."""
+    return error if error.startswith(MISSING_NAME_START) else f"{what} raised an error:\n{error}"
 
 
 def leaderboard_column(column):
@@ -87,7 +93,7 @@ class GradedCase(unittest.TestCase):
 
     def unwrap(self, guarded, what):
         if "error" in guarded:
-            self.fail(f"{what} raised an error:\n{guarded['error']}")
+            self.fail(raised(what, guarded["error"]))
         return guarded["value"]
 
     def check(self, problems, passed_note):

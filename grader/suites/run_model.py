@@ -8,7 +8,7 @@ import torch
 import mpconfig as C
 from grader.protocol import RUN_MODEL_PROBE
 from grader.schema import BOOL, FINGERPRINT, NUM, STR, TENSOR, guarded, is_module, obj, when
-from grader.suites.base import GradedCase, fmt, graded, leaderboard_column
+from grader.suites.base import GradedCase, fmt, graded, leaderboard_column, raised
 from grader.suites.model import checkpoint_backbone, match_backbone
 
 PROBE = RUN_MODEL_PROBE
@@ -91,7 +91,7 @@ def judge_run(data, limit):
         if "PartTimeout" in run["error"]:
             return [f"run_model() did not finish within its time limit of {limit:.0f} s on this "
                     "machine: train for fewer epochs or more efficiently"]
-        return [f"run_model() raised an error:\n{run['error']}"]
+        return [raised("run_model()", run["error"])]
     if not run["value"]["is_module"]:
         return [f"run_model() returned a {run['value']['type']}; expected the trained model "
                 "(a torch.nn.Module): end run_model with `return model`"]
