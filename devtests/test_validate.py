@@ -89,7 +89,10 @@ def test_catalogue_size_and_expectations_name_real_tests():
         for n in x.get("must_fail", []) + x.get("must_fail_any", []):
             assert n in C.TESTS, f"{e.label}: unknown test {n}"
         if e.kind in ("reference", "variants"):
-            assert x == {"score": 100}, e.label
+            assert dict(x, run_model_limit_s=None) == {"score": 100, "run_model_limit_s": None}, e.label
+        # Longer than validate's own limit, no longer than production's: what a student gets.
+        assert C.VALIDATE_RUN_MODEL_LIMIT_S < x.get("run_model_limit_s", C.RUN_MODEL_TIMEOUT_S) \
+            <= C.RUN_MODEL_TIMEOUT_S, e.label
         if e.kind == "mutants":
             assert (x.get("must_fail") or x.get("must_fail_any")) and x["min_lost"] > 0, e.label
             assert x["min_lost"] <= x.get("max_lost", total), e.label
@@ -138,10 +141,13 @@ def test_judge_hostile_rules_and_the_common_checks():
         .startswith("the grading process died")
 
 
-def test_grading_order_puts_timeouts_and_the_reference_first_and_rotates_the_rest():
+def test_grading_order_puts_long_runs_timeouts_and_the_reference_first_and_rotates_the_rest():
     order, always = V.grading_order(ENTRIES)
     assert sorted(order) == list(range(len(ENTRIES)))
-    assert {ENTRIES[i].label for i in order[:always]} == {
+    long_runs = {e.label for e in ENTRIES if e.expected.get("run_model_limit_s")}
+    assert "variants/tutorial_recipe" in long_runs
+    assert {ENTRIES[i].label for i in order[:len(long_runs)]} == long_runs, "the longest start first"
+    assert {ENTRIES[i].label for i in order[:always]} == long_runs | {
         e.label for e in ENTRIES if e.expected.get("times_out") or e.kind == "reference"}
     tail = order[always:]
     turned, _ = V.grading_order(ENTRIES, rotate=5)
@@ -181,7 +187,8 @@ def _not_reached(proc):
 def test_entry_graded_as_expected(validated, entry):
     keep, proc = validated
     path = keep / entry.kind / entry.name / "outcome.json"
-    first = entry.kind == "reference" or entry.expected.get("times_out")
+    order, always = V.grading_order(ENTRIES)
+    first = entry.label in {ENTRIES[i].label for i in order[:always]}    # graded whatever the budget
     if not path.is_file() and entry.label in _not_reached(proc) and not first:
         pytest.skip(f"not reached within CI's {C.VALIDATE_CI_BUDGET_MIN} min of validate "
                     "(python -m grader validate grades every entry)")

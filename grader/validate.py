@@ -163,10 +163,13 @@ def expected_summary(e):
 
 def grading_order(entries, rotate=0):
     """(indices in the order to grade, how many of them come first whatever the budget): the
-    entries that must time out (with several workers they overlap the rest) and the reference,
+    entries with a run_model limit of their own (the longest), those that must time out (with
+    several workers they overlap the rest) and the reference,
     then every other entry starting at the `rotate`-th, so that runs cut short by a budget cover
     them all over successive days."""
-    first = [i for i, e in enumerate(entries) if e.expected.get("times_out") or e.kind == "reference"]
+    first = [i for i, e in enumerate(entries) if e.expected.get("run_model_limit_s")]
+    first += [i for i, e in enumerate(entries) if i not in first and (
+        e.expected.get("times_out") or e.kind == "reference")]
     rest = [i for i in range(len(entries)) if i not in first]
     k = rotate % len(rest) if rest else 0
     return first + rest[k:] + rest[:k], len(first)
@@ -179,7 +182,8 @@ def validate(entries, *, jobs=C.VALIDATE_JOBS, keep=None, run_model_limit_s=C.VA
     import psutil
     if jobs < 1:
         raise ValueError(f"--jobs must be at least 1, got {jobs}")
-    limit = grade_limit_s(run_model_limit_s)
+    def run_model_limit(entry):   # an entry that trains longer says so in its EXPECTED
+        return max(run_model_limit_s, entry.expected.get("run_model_limit_s", 0))
     # Every orphan of a grade (a double-forked daemon, the children of a killed worker) is
     # re-parented here instead of to init, so it can be found and killed below.
     set_subreaper()
@@ -205,12 +209,14 @@ def validate(entries, *, jobs=C.VALIDATE_JOBS, keep=None, run_model_limit_s=C.VA
                     return
                 i = todo.pop(0)
             entry = entries[i]
+            limit = grade_limit_s(run_model_limit(entry))
             folder = tmp / f"{entry.kind}-{entry.name}"
             results = folder / "results.json"
             try:
                 # Only submitted.py: the grade sees exactly what a student would upload.
                 entry.build(folder / "submission")
-                outcome = worker.grade(folder / "submission", results, limit + GRACE_S + 60)
+                outcome = worker.grade(folder / "submission", results, limit + GRACE_S + 60,
+                                       run_model_limit(entry))
             except Exception as exc:  # e.g. the worker cannot start: every entry says so
                 outcome = WorkerReport(error=f"validate could not grade: {exc}")
             # Orphans re-parented to us: only those of a worker whose reaper half died.

@@ -99,13 +99,16 @@ def worker_main(run_model_limit_s=None):
     from grader import context
     from grader.grade import grade
     knowledge = context.load()
-    if run_model_limit_s is not None:
-        # validate's shorter limit, scaled by this machine's speed as production's (slow is no failure).
-        knowledge.run_model_limit_s = float(run_model_limit_s) * context.speed_factor(knowledge.calibration_s)
+    production_limit_s = knowledge.run_model_limit_s
     me = psutil.Process()
     reply.write(json.dumps({"ready": True, "pid": os.getpid()}) + "\n")
     for line in sys.stdin:
         task = json.loads(line)
+        # validate's shorter limit (the worker's, or the task's own), scaled by this machine's
+        # speed as production's is (slow is no failure).
+        limit_s = task.get("run_model_limit_s") or run_model_limit_s
+        knowledge.run_model_limit_s = (production_limit_s if limit_s is None else
+                                       float(limit_s) * context.speed_factor(knowledge.calibration_s))
         out = WorkerReport()
         start = time.monotonic()
         try:
@@ -166,15 +169,17 @@ class Worker:
         line = fd.readline()
         return json.loads(line) if line else None
 
-    def grade(self, submission, results, timeout):
-        """A WorkerReport on grading `submission` into `results` within `timeout` s."""
+    def grade(self, submission, results, timeout, run_model_limit_s=None):
+        """A WorkerReport on grading `submission` into `results` within `timeout` s (run_model's
+        limit: `run_model_limit_s` before scaling, or the worker's)."""
         if self.broken:
             raise RuntimeError(self.broken)
         if self.proc is None or self.proc.poll() is not None:
             self.start()
         start = time.monotonic()
         try:
-            self.proc.stdin.write(json.dumps({"submission": str(submission), "results": str(results)}) + "\n")
+            self.proc.stdin.write(json.dumps({"submission": str(submission), "results": str(results),
+                                              "run_model_limit_s": run_model_limit_s}) + "\n")
             self.proc.stdin.flush()
             answer = self._read(timeout)
         except (BrokenPipeError, OSError, ValueError):

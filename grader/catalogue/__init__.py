@@ -15,10 +15,15 @@ before it) and differ from its ``new``. The kinds, and what their EXPECTED says 
 judge reads it; no other key is allowed):
 
 - variants/ (correct, another style):  {"score": 100}                    (percent of max)
+  any kind, optionally:                {"run_model_limit_s": s}           (see below)
 - mutants/ (one realistic bug):        {"must_fail": [test numbers], "must_fail_any": [...],
                                         "min_lost": points, "max_lost": points, "times_out": bool}
 - hostile/ (attacks the grader):       {"max_points": p, "min_points": p, "times_out": bool,
                                         "output_has": [...], "output_lacks": [...]}
+
+validate grades every entry with run_model's limit shortened to mpconfig.VALIDATE_RUN_MODEL_LIMIT_S
+s (before scaling by the machine's speed); an entry that trains longer by design (batch size 4)
+names its own, and validate grades it first, whatever its budget.
 
 Adding an entry is adding one module (its file name is its name, unique across the kinds);
 shared.py holds the reference texts and helpers several recipes use (``at_import``,
@@ -37,7 +42,8 @@ import mpconfig as C
 HERE = Path(__file__).resolve().parent
 KINDS = ("variants", "mutants", "hostile")
 EXPECTATION_KEYS = frozenset({"score", "must_fail", "must_fail_any", "min_lost", "max_lost",
-                              "max_points", "min_points", "times_out", "output_has", "output_lacks"})
+                              "max_points", "min_points", "times_out", "output_has", "output_lacks",
+                              "run_model_limit_s"})
 
 
 class RecipeError(ValueError):
