@@ -3,7 +3,7 @@ import mpconfig as C
 from grader.catalogue.shared import RUN_MODEL_START
 from grader.catalogue.variants.sequential_backbone import EDITS as SEQUENTIAL_BACKBONE
 
-# 10,000 steps of 4 images: about 3 times the reference's run_model (docs/changing.md), so it is
+# 10,000 steps of 4 images: about 4 times the reference's run_model (docs/changing.md), so it is
 # graded with production's run_model limit rather than validate's shorter one.
 EXPECTED = {"score": 100, "run_model_limit_s": C.RUN_MODEL_TIMEOUT_S}
 EDITS = [
