@@ -3,9 +3,10 @@
     python -m grader regrade-bench [--count 24] [--workers 1 2] [--keep DIR]
 
 The export: the reference, then catalogue entries, --count in all, without those that must time out
-(each would measure its time limit, not throughput) or that train for long by design. Each run grades it into a fresh CSV on N
-single-thread local workers, timed from the cluster's start to the last row; efficiency is
-throughput with N workers / (N x throughput with 1). Each run's outputs stay in --keep.
+or that train for long by design (each would measure its time limit, not throughput). Each run
+grades it into a fresh CSV on N single-thread local workers, timed from the cluster's start to
+the last row; efficiency is throughput with N workers / (N x throughput with 1). Each run's
+outputs stay in --keep.
 """
 import os
 import shutil
